@@ -1,0 +1,69 @@
+# lessonlib: `make lab` to learn, `make test` to check everything, `make bench` for the figures.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+WORKSPACE ?= workspace
+PORT ?= 8888
+# The stamp names the inputs' hash, so editing pyproject.toml or constraints.txt reinstalls.
+STAMP = $(VENV)/.installed-$(1)-$(shell cat pyproject.toml constraints.txt | sha1sum | cut -c1-12)
+
+.PHONY: lab test bench install install-test notebooks workspace lint format system-deps clean-venv
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(call STAMP,base): $(BIN)/python
+	$(BIN)/pip install --quiet -c constraints.txt -e .
+	@rm -f $(VENV)/.installed-base-* && touch $@
+
+$(call STAMP,test): $(BIN)/python
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[test]"
+	@rm -f $(VENV)/.installed-test-* $(VENV)/.installed-base-* && touch $@ $(call STAMP,base)
+
+install: $(call STAMP,base)
+install-test: $(call STAMP,test)
+
+## The learner's command: install, create missing workspace copies (never overwrite), start JupyterLab.
+lab: install
+	$(BIN)/python -m lessonlib.workspace $(WORKSPACE)
+	@echo "Starting JupyterLab on http://127.0.0.1:$(PORT)/lab (Ctrl-C to stop)"
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/jupyter lab --ip=127.0.0.1 --port=$(PORT) --no-browser \
+		--ServerApp.root_dir=$(WORKSPACE) $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
+
+workspace: install
+	$(BIN)/python -m lessonlib.workspace $(WORKSPACE)
+
+## Rebuild notebooks/NN_topic/NN_topic.ipynb from their .py sources.
+notebooks: install
+	$(BIN)/python tools/build_notebooks.py
+
+## System packages the browser and gradebook tests need (installed when root and missing).
+system-deps:
+	@bash tools/system_deps.sh
+
+lint: install-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install-test
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+## Everything CI runs: lint, notebook sources in sync, unit + grader + browser tests, notebooks via nbval.
+test: install-test system-deps
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python tools/build_notebooks.py --check
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest tests -q
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -q --nbval-lax --nbval-current-env \
+		--nbval-cell-timeout=300 -p no:cacheprovider notebooks
+
+## Benchmarks (not part of `make test`): ratios against eager PyTorch and Python-loop JAX.
+bench: install-test
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[bench]" || echo "torch unavailable: PyTorch columns will be skipped"
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python benchmarks/run.py
+
+clean-venv:
+	rm -rf $(VENV)

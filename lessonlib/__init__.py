@@ -1,0 +1,7 @@
+"""lessonlib: a small JAX library behind the notebooks of the course on training deep networks.
+
+Flat modules, one concept each; every public function is pure (state in, state out) and takes
+PRNG keys explicitly as keyword arguments.
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,282 @@
+"""Exercise specs: the single source of truth for instant checks, visible tests and hidden tests.
+
+Each chapter has a module ``chNN.py`` with a list ``EXERCISES`` of ``Exercise`` objects. An
+exercise names the function (or value) the learner defines in the notebook, the inputs it is called
+on (``cases`` are visible, ``hidden`` only run at grading time), and how the result is judged: by
+default against a trusted ``reference`` implementation within a tolerance, or by a custom
+``judge`` for answers that are random or have several right forms (dropout masks, ...).
+
+The split matters for the grader: ``run_case`` is the only part that touches the learner's code
+(it calls it and turns the result into plain data: numbers, strings, numpy arrays); ``judge_case``
+runs in the trusted grader process on that plain data. ``check`` glues the two together inside the
+notebook so the learner sees exactly the verdict the grader will give.
+
+In a notebook::
+
+    from lessonlib.exercises import check
+    check("01.l2_penalty", l2_penalty)     # prints a pass line, or raises AssertionError + hint
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Key:
+    """A PRNG key in a case, written as its seed so cases stay plain data: ``Key(3)``."""
+
+    seed: int
+
+
+@dataclass(frozen=True)
+class Case:
+    """One call of the learner's function: ``fn(*args, **kwargs)``, or ``probe(fn, *args, **kwargs)``.
+
+    A probe is a function of the spec module that runs next to the learner's code and returns plain
+    data (e.g. calls ``dropout`` twice with two keys and returns both outputs). ``note`` describes
+    the case in feedback ("x = ones(10_000), rate = 0.3").
+    """
+
+    args: tuple = ()
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    probe: str | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What came back from one case: a plain-data ``value`` or an ``error`` ("ValueError: ...")."""
+
+    value: Any = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Exercise:
+    id: str  # "01.l2_penalty": chapter number, dot, a short name
+    name: str  # the function or variable the learner defines in the notebook
+    points: float
+    cases: tuple[Case, ...]
+    hidden: tuple[Case, ...] = ()
+    reference: Callable | None = None  # trusted implementation, same signature as the learner's
+    judge: Callable[[Case, Outcome], str | None] | None = None  # custom verdict: None = pass
+    kind: str = "function"  # or "value": the learner defines a variable, compared as one case
+    rtol: float = 1e-5
+    atol: float = 1e-6
+    hint: str = ""
+    probes: Mapping[str, Callable] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- registry
+
+
+def chapter_exercises(chapter: str) -> list[Exercise]:
+    """The exercises of chapter ``"01"`` (from ``lessonlib.exercises.ch01``), in notebook order."""
+    module = importlib.import_module(f"lessonlib.exercises.ch{chapter}")
+    return list(module.EXERCISES)
+
+
+def get(exercise_id: str) -> Exercise:
+    """The exercise with id ``"NN.name"``."""
+    chapter, _, _ = exercise_id.partition(".")
+    try:
+        exercises = chapter_exercises(chapter)
+    except ModuleNotFoundError:
+        raise KeyError(f"no chapter {chapter!r} for exercise id {exercise_id!r}") from None
+    for ex in exercises:
+        if ex.id == exercise_id:
+            return ex
+    raise KeyError(
+        f"no exercise {exercise_id!r}; chapter {chapter} has {[e.id for e in exercises]}"
+    )
+
+
+# --------------------------------------------------------------------------- plain data
+
+
+def to_plain(value: Any) -> Any:
+    """Turn a result into plain data: numpy arrays, Python numbers/str/bool/None, lists, dicts.
+
+    Anything else (an object with a custom ``__eq__``, a function, ...) is refused with TypeError,
+    so what a learner's code returns can be judged without running any of its code.
+    """
+    import jax
+
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, int | float | np.integer | np.floating | np.bool_):
+        return value.item() if isinstance(value, np.generic) else value
+    if isinstance(value, jax.Array):
+        if jax.dtypes.issubdtype(value.dtype, jax.dtypes.prng_key):
+            raise TypeError("a PRNG key cannot be graded; return an array of numbers")
+        return np.asarray(value)
+    if isinstance(value, np.ndarray):
+        if value.dtype == object:
+            raise TypeError("arrays of Python objects are not plain data")
+        return value.copy()
+    if isinstance(value, list | tuple):
+        return [to_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): to_plain(v) for k, v in value.items()}
+    raise TypeError(f"expected numbers or arrays, got an object of type {type(value).__name__}")
+
+
+def _to_inputs(value: Any) -> Any:
+    """Turn case inputs into what the learner's function expects (JAX arrays and keys)."""
+    import jax
+    import jax.numpy as jnp
+
+    if isinstance(value, Key):
+        return jax.random.key(value.seed)
+    if isinstance(value, np.ndarray):
+        return jnp.asarray(value)
+    if isinstance(value, list | tuple):
+        return type(value)(_to_inputs(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _to_inputs(v) for k, v in value.items()}
+    return value
+
+
+def run_case(exercise: Exercise, fn: Any, case: Case) -> Outcome:
+    """Call the learner's ``fn`` (or take its value) on ``case``; return plain data or the error.
+
+    This is the only function that runs learner code; the grader calls it in a sandbox.
+    """
+    try:
+        if exercise.kind == "value":
+            result = fn
+        else:
+            if not callable(fn):
+                return Outcome(error=f"TypeError: {exercise.name} must be a function")
+            args, kwargs = _to_inputs(case.args), _to_inputs(dict(case.kwargs))
+            if case.probe:
+                result = exercise.probes[case.probe](fn, *args, **kwargs)
+            else:
+                result = fn(*args, **kwargs)
+        return Outcome(value=to_plain(result))
+    except NotImplementedError:
+        return Outcome(error="NotImplementedError: not solved yet")
+    except Exception as e:  # the learner's code may raise anything; report it as data
+        return Outcome(error=f"{type(e).__name__}: {e}")
+
+
+def expected_outcome(exercise: Exercise, case: Case) -> Outcome:
+    """The reference's outcome on ``case`` (trusted code only)."""
+    if exercise.reference is None:
+        raise ValueError(f"{exercise.id} has no reference implementation")
+    return run_case(exercise, exercise.reference, case)
+
+
+def judge_case(exercise: Exercise, case: Case, outcome: Outcome) -> str | None:
+    """The verdict on one outcome: None when right, else a message saying what went wrong."""
+    if exercise.judge is not None:
+        return exercise.judge(case, outcome)
+    expected = expected_outcome(exercise, case)
+    if expected.error is not None:
+        want = expected.error.split(":")[0]
+        if outcome.error is None:
+            return f"expected {want} to be raised, but it returned normally"
+        if outcome.error.split(":")[0] != want:
+            return f"expected {want}, got {outcome.error}"
+        return None
+    if outcome.error is not None:
+        return outcome.error
+    return compare(outcome.value, expected.value, rtol=exercise.rtol, atol=exercise.atol)
+
+
+def compare(got: Any, want: Any, *, rtol: float = 1e-5, atol: float = 1e-6) -> str | None:
+    """None when ``got`` matches ``want`` (same structure, shapes, values within tolerance)."""
+    if isinstance(want, dict):
+        if not isinstance(got, dict) or set(got) != set(want):
+            return f"expected a dict with keys {sorted(want)}, got {_describe(got)}"
+        for k in want:
+            msg = compare(got[k], want[k], rtol=rtol, atol=atol)
+            if msg:
+                return f"[{k!r}]: {msg}"
+        return None
+    if isinstance(want, list):
+        if not isinstance(got, list) or len(got) != len(want):
+            return f"expected a sequence of {len(want)} items, got {_describe(got)}"
+        for i, (g, w) in enumerate(zip(got, want, strict=True)):
+            msg = compare(g, w, rtol=rtol, atol=atol)
+            if msg:
+                return f"item {i}: {msg}"
+        return None
+    if isinstance(got, dict | list | str) or got is None:
+        return f"expected a number or array, got {_describe(got)}"
+    g, w = np.asarray(got), np.asarray(want)
+    if g.shape != w.shape:
+        return f"expected shape {w.shape}, got shape {g.shape}"
+    if not np.issubdtype(g.dtype, np.number) and g.dtype != np.bool_:
+        return f"expected numbers, got dtype {g.dtype}"
+    if not np.allclose(g.astype(np.float64), w.astype(np.float64), rtol=rtol, atol=atol):
+        diff = np.abs(g.astype(np.float64) - w.astype(np.float64))
+        where = np.unravel_index(np.argmax(diff), diff.shape) if diff.ndim else ()
+        gv, wv = (g[where], w[where]) if diff.ndim else (g, w)
+        loc = f" at index {tuple(int(i) for i in where)}" if diff.ndim else ""
+        return f"expected {float(wv):.6g}{loc}, got {float(gv):.6g}"
+    return None
+
+
+def _describe(x: Any) -> str:
+    if isinstance(x, np.ndarray):
+        return f"an array of shape {x.shape}"
+    return f"a {type(x).__name__}"
+
+
+# --------------------------------------------------------------------------- in the notebook
+
+
+@dataclass(frozen=True)
+class Report:
+    exercise: Exercise
+    failures: tuple[tuple[Case, str], ...]
+    total: int
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    def message(self) -> str:
+        ex = self.exercise
+        if self.passed:
+            return f"✔ {ex.id}: all {self.total} checks passed ({ex.points:g} points at grading)."
+        case, why = self.failures[0]
+        lines = [f"✘ {ex.id}: {len(self.failures)} of {self.total} checks failed."]
+        lines.append(f"  First failure{f' ({case.note})' if case.note else ''}: {why}")
+        if ex.hint:
+            lines.append(f"  Hint: {ex.hint}")
+        return "\n".join(lines)
+
+
+def evaluate(exercise: Exercise, obj: Any, *, hidden: bool = False) -> Report:
+    """Run the visible cases (and the hidden ones if ``hidden``) and judge every outcome."""
+    cases = exercise.cases + (exercise.hidden if hidden else ())
+    failures = []
+    for case in cases:
+        why = judge_case(exercise, case, run_case(exercise, obj, case))
+        if why:
+            failures.append((case, why))
+    return Report(exercise, tuple(failures), len(cases))
+
+
+class CheckFailed(AssertionError):
+    """Raised by ``check`` when an answer is wrong; the message says what and gives a hint."""
+
+
+def check(exercise_id: str, obj: Any, *, hidden: bool = False) -> None:
+    """Instant check in the notebook: print a pass line, or raise ``CheckFailed`` with the hint.
+
+    Returns None on purpose: a test cell must not end in a value (nbgrader would take a bare
+    value as the cell's score).
+    """
+    report = evaluate(get(exercise_id), obj, hidden=hidden)
+    if not report.passed:
+        raise CheckFailed(report.message())
+    print(report.message())

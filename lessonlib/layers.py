@@ -1,0 +1,163 @@
+"""Layers as pure functions: dropout, batch normalization and the activations of chapter 05.
+
+Nothing here holds state: randomness comes in as an explicit ``key`` and running statistics come
+in as ``state`` and go out as a new ``state`` (as in equinox's ``BatchNorm``).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+
+def _is_concrete(value) -> bool:
+    return not isinstance(value, jax.core.Tracer)
+
+
+def dropout(x: jax.Array, rate, *, key: jax.Array | None = None, train: bool = True) -> jax.Array:
+    """Inverted dropout (Srivastava et al. 2014, with the scaling moved to training time).
+
+    Each unit is zeroed with probability ``rate`` and the survivors are scaled by ``1/(1-rate)``:
+
+        x' = 0 with probability p,   x' = x / (1 - p) otherwise,   so  E[x'] = x.
+
+    At evaluation (``train=False``) the layer is the identity: no rescaling is needed because the
+    expectation already matches. (Classic dropout instead keeps ``x`` during training and multiplies
+    by the keep probability ``1 - p`` at test time.)
+
+    ``rate`` may be a Python float or a traced scalar (so a training run can sweep it without
+    recompiling). ``key`` is required when ``train=True``: pass a fresh one every step, e.g.
+    ``jax.random.fold_in(key, step)`` — a fixed key repeats the same mask forever.
+
+    >>> x = jnp.ones(8)
+    >>> y = dropout(x, 0.5, key=jax.random.key(0))
+    >>> sorted(set(y.tolist())) in ([0.0, 2.0], [2.0], [0.0])
+    True
+    >>> bool((dropout(x, 0.5, train=False) == x).all())
+    True
+    """
+    if _is_concrete(rate):
+        r = float(rate)
+        if not 0.0 <= r < 1.0:
+            raise ValueError(f"rate must lie in [0, 1), got {rate!r}")
+        if not train or r == 0.0:
+            return x
+    if not train:
+        return x
+    if key is None:
+        raise ValueError(
+            "dropout needs key=... when train=True: pass a fresh key each step, "
+            "e.g. jax.random.fold_in(key, step)"
+        )
+    rate = jnp.asarray(rate, x.dtype)
+    keep = jax.random.uniform(key, x.shape, x.dtype) >= rate  # kept with probability 1 - rate
+    return jnp.where(keep, x / (1 - rate), jnp.zeros_like(x))
+
+
+def batch_norm_init(num_features: int) -> tuple[dict, dict]:
+    """Parameters ``{"gamma": 1, "beta": 0}`` (trained) and state ``{"mean": 0, "var": 1}`` (buffers)."""
+    ones, zeros = jnp.ones(num_features, jnp.float32), jnp.zeros(num_features, jnp.float32)
+    return {"gamma": ones, "beta": zeros}, {"mean": zeros, "var": ones}
+
+
+def batch_norm(params: dict, state: dict, x: jax.Array, *, train: bool, momentum=0.9, eps=1e-5):
+    """Batch normalization (Ioffe & Szegedy 2015) over all axes but the last (the features).
+
+    Training mode normalizes with the statistics of this batch and updates the running averages:
+
+        mu_B = mean(x),  var_B = mean((x - mu_B)^2)           (biased variance)
+        y = gamma * (x - mu_B) / sqrt(var_B + eps) + beta
+        mean <- momentum * mean + (1 - momentum) * mu_B       (momentum is the KEEP rate)
+        var  <- momentum * var  + (1 - momentum) * var_B
+
+    Evaluation mode uses the running ``mean``/``var`` instead and returns ``state`` unchanged, so a
+    prediction does not depend on the other examples in the batch.
+
+    Conventions differ: here (as in Keras and Flax) ``momentum`` is how much of the old average is
+    kept (0.9 to 0.99); PyTorch's ``momentum=0.1`` is the update rate, i.e. our ``1 - momentum``.
+    PyTorch also stores the unbiased batch variance in its running average.
+
+    Returns ``(y, new_state)``; ``gamma``/``beta`` are trained, ``mean``/``var`` are not.
+    """
+    features = x.shape[-1] if x.ndim else None
+    for name, tree in (("params", params), ("state", state)):
+        for k, v in tree.items():
+            if jnp.shape(v) != (features,):
+                raise ValueError(
+                    f"{name}[{k!r}] has shape {jnp.shape(v)} but x has {features} features "
+                    f"(last axis of x with shape {x.shape})"
+                )
+    if _is_concrete(momentum) and not 0.0 <= float(momentum) <= 1.0:
+        raise ValueError(f"momentum must lie in [0, 1] (the keep rate), got {momentum!r}")
+    if _is_concrete(eps) and not float(eps) > 0.0:
+        raise ValueError(f"eps must be > 0, got {eps!r}")
+    axes = tuple(range(x.ndim - 1))
+    if not train:
+        mean, var, new_state = state["mean"], state["var"], state
+    else:
+        count = x.size // features
+        if count < 2:
+            raise ValueError(
+                f"batch_norm in train mode needs at least 2 examples per feature, got x with shape "
+                f"{x.shape}: the variance of one example is 0. Use train=False or a larger batch."
+            )
+        mean = jnp.mean(x, axis=axes)
+        var = jnp.mean(jnp.square(x - mean), axis=axes)
+        m = jnp.asarray(momentum, x.dtype)
+        new_state = {
+            "mean": m * state["mean"] + (1 - m) * jax.lax.stop_gradient(mean),
+            "var": m * state["var"] + (1 - m) * jax.lax.stop_gradient(var),
+        }
+    y = (
+        params["gamma"] * (x - mean) * jax.lax.rsqrt(var + jnp.asarray(eps, x.dtype))
+        + params["beta"]
+    )
+    return y, new_state
+
+
+# --------------------------------------------------------------------------- activations
+
+relu = jax.nn.relu
+
+
+def leaky_relu(x: jax.Array, negative_slope: float = 0.01) -> jax.Array:
+    """max(x, a x) with a small slope ``a`` for x < 0, so units cannot die completely."""
+    return jnp.where(x >= 0, x, negative_slope * x)
+
+
+def elu(x: jax.Array, alpha: float = 1.0) -> jax.Array:
+    """x for x > 0, alpha (e^x - 1) otherwise (Clevert et al. 2016)."""
+    return jnp.where(x > 0, x, alpha * jnp.expm1(jnp.minimum(x, 0)))
+
+
+def selu(x: jax.Array) -> jax.Array:
+    """Scaled ELU with the self-normalizing constants of Klambauer et al. 2017."""
+    return jax.nn.selu(x)
+
+
+def gelu(x: jax.Array) -> jax.Array:
+    """x * Phi(x), the Gaussian error linear unit (Hendrycks & Gimpel 2016), exact form."""
+    return jax.nn.gelu(x, approximate=False)
+
+
+def swish(x: jax.Array, beta: float = 1.0) -> jax.Array:
+    """x * sigmoid(beta x) (Ramachandran et al. 2017); beta = 1 is SiLU."""
+    return x * jax.nn.sigmoid(beta * x)
+
+
+def mish(x: jax.Array) -> jax.Array:
+    """x * tanh(softplus(x)) (Misra 2019)."""
+    return x * jnp.tanh(jax.nn.softplus(x))
+
+
+ACTIVATIONS = {
+    "relu": relu,
+    "leaky_relu": leaky_relu,
+    "elu": elu,
+    "selu": selu,
+    "gelu": gelu,
+    "swish": swish,
+    "mish": mish,
+    "tanh": jnp.tanh,
+    "sigmoid": jax.nn.sigmoid,
+}

@@ -1,0 +1,144 @@
+"""Models as a pair of pure functions over parameter pytrees.
+
+A ``Model`` bundles ``init(key) -> (params, state)`` and
+``apply(params, state, x, *, key, train, hp) -> (output, new_state)`` with the name of its loss.
+``state`` holds what is not trained (batch-norm running averages); ``hp`` is a dict of float
+hyperparameters that the training engine passes in as traced values (e.g. ``hp["dropout"]``), so
+changing them never recompiles.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from lessonlib import layers
+
+
+class Model(NamedTuple):
+    init: Callable
+    apply: Callable
+    loss: str  # "mse" (d2l's squared loss, (y_hat - y)^2 / 2) or "xent" (softmax cross-entropy)
+
+
+# --------------------------------------------------------------------------- initializers
+
+_SCALES = {
+    # name: (fan, scale) of variance scaling, Var(w) = scale / fan
+    "glorot": ("fan_avg", 1.0),  # Glorot & Bengio 2010
+    "he": ("fan_in", 2.0),  # He et al. 2015, for ReLU
+    "lecun": ("fan_in", 1.0),  # LeCun et al. 1998, for SELU
+}
+
+
+def variance_scaling(key, fan_in: int, fan_out: int, *, kind: str = "he", dist: str = "normal"):
+    """A (fan_in, fan_out) weight matrix with ``Var(w) = scale / fan`` (see ``_SCALES``).
+
+    ``dist="normal"`` draws N(0, scale/fan); ``dist="uniform"`` draws U(-a, a) with
+    ``a = sqrt(3 scale / fan)``, which has the same variance.
+    """
+    if kind not in _SCALES:
+        raise ValueError(f"kind must be one of {sorted(_SCALES)}, got {kind!r}")
+    fan_name, scale = _SCALES[kind]
+    fan = {"fan_in": fan_in, "fan_avg": (fan_in + fan_out) / 2}[fan_name]
+    if dist == "normal":
+        return math.sqrt(scale / fan) * jax.random.normal(key, (fan_in, fan_out), jnp.float32)
+    if dist == "uniform":
+        a = math.sqrt(3 * scale / fan)
+        return jax.random.uniform(key, (fan_in, fan_out), jnp.float32, -a, a)
+    raise ValueError(f"dist must be 'normal' or 'uniform', got {dist!r}")
+
+
+# --------------------------------------------------------------------------- linear regression
+
+
+def linear_regression(d: int) -> Model:
+    """``y_hat = x . w + b`` with ``w ~ N(0, 1)`` and ``b = 0``, as in d2l v0.17's weight decay demo."""
+    if d <= 0:
+        raise ValueError(f"d must be a positive integer, got {d!r}")
+
+    def init(key):
+        return {"w": jax.random.normal(key, (d,), jnp.float32), "b": jnp.zeros((), jnp.float32)}, {}
+
+    def apply(params, state, x, *, key=None, train=False, hp=None):
+        del key, train, hp
+        return x @ params["w"] + params["b"], state
+
+    return Model(init, apply, "mse")
+
+
+# --------------------------------------------------------------------------- MLP
+
+
+def mlp(
+    sizes: Sequence[int],
+    *,
+    activation: str = "relu",
+    dropout: bool = False,
+    batch_norm: str | None = None,
+    init: str = "he",
+) -> Model:
+    """A multilayer perceptron ``sizes[0] -> ... -> sizes[-1]`` for classification (logits out).
+
+    - ``dropout=True``: inverted dropout with rate ``hp["dropout"]`` after every hidden layer
+      (never on the inputs or the logits).
+    - ``batch_norm="before"``: Linear -> BN -> activation (no bias before BN: BN's beta replaces it);
+      ``"after"``: Linear -> activation -> BN. BN's keep-rate momentum is ``hp.get("bn_momentum", 0.9)``.
+    """
+    sizes = [int(s) for s in sizes]
+    if len(sizes) < 2 or min(sizes) <= 0:
+        raise ValueError(f"sizes must list at least 2 positive layer widths, got {sizes!r}")
+    if activation not in layers.ACTIVATIONS:
+        raise ValueError(
+            f"activation must be one of {sorted(layers.ACTIVATIONS)}, got {activation!r}"
+        )
+    if batch_norm not in (None, "before", "after"):
+        raise ValueError(f"batch_norm must be None, 'before' or 'after', got {batch_norm!r}")
+    act = layers.ACTIVATIONS[activation]
+    n_hidden = len(sizes) - 2
+
+    def init_fn(key):
+        keys = jax.random.split(key, len(sizes) - 1)
+        dense = []
+        for i, (k, fi, fo) in enumerate(zip(keys, sizes[:-1], sizes[1:], strict=True)):
+            layer = {"w": variance_scaling(k, fi, fo, kind=init)}
+            if not (batch_norm == "before" and i < n_hidden):
+                layer["b"] = jnp.zeros(fo, jnp.float32)
+            dense.append(layer)
+        params, state = {"dense": dense}, {}
+        if batch_norm:
+            bn = [layers.batch_norm_init(s) for s in sizes[1:-1]]
+            params["bn"] = [p for p, _ in bn]
+            state["bn"] = [s for _, s in bn]
+        return params, state
+
+    def apply(params, state, x, *, key=None, train=False, hp=None):
+        hp = hp or {}
+        new_bn = []
+        for i, layer in enumerate(params["dense"]):
+            x = x @ layer["w"] + layer["b"] if "b" in layer else x @ layer["w"]
+            if i == n_hidden:
+                break
+            if batch_norm == "before":
+                x, s = _bn(params, state, i, x, train, hp)
+                new_bn.append(s)
+            x = act(x)
+            if batch_norm == "after":
+                x, s = _bn(params, state, i, x, train, hp)
+                new_bn.append(s)
+            if dropout:
+                k = None if key is None else jax.random.fold_in(key, i)
+                x = layers.dropout(x, hp["dropout"], key=k, train=train)
+        return x, ({"bn": new_bn} if batch_norm else state)
+
+    return Model(init_fn, apply, "xent")
+
+
+def _bn(params, state, i, x, train, hp):
+    return layers.batch_norm(
+        params["bn"][i], state["bn"][i], x, train=train, momentum=hp.get("bn_momentum", 0.9)
+    )

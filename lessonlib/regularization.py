@@ -1,0 +1,78 @@
+"""Penalties and constraints on parameters: L1, L2, max-norm, Gaussian noise.
+
+Convention: the *weights* of a model are the leaves named ``"w"`` in its parameter pytree (the
+matrices of the layers, or the weight vector of a linear model). Biases (``"b"``) and batch-norm
+scales/shifts (``"gamma"``, ``"beta"``) are not penalized — as in nanoGPT's ``configure_optimizers``:
+a bias does not make the function more wiggly, so shrinking it only adds error. A bare array is
+treated as one weight tensor.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+
+def _leaf_name(path) -> str | None:
+    last = path[-1] if path else None
+    return getattr(last, "key", getattr(last, "name", None))
+
+
+def weight_mask(params) -> object:
+    """A pytree of bools shaped like ``params``: True for the weights (leaves named ``"w"``)."""
+    if isinstance(params, jax.Array | float | int) or hasattr(params, "shape"):
+        return True
+    return jax.tree_util.tree_map_with_path(lambda p, _: _leaf_name(p) == "w", params)
+
+
+def _weights(params) -> list[jax.Array]:
+    mask = weight_mask(params)
+    if mask is True:
+        return [jnp.asarray(params)]
+    return [w for w, m in zip(jax.tree.leaves(params), jax.tree.leaves(mask), strict=True) if m]
+
+
+def l2_penalty(params, lam) -> jax.Array:
+    """``lam / 2 * sum(w**2)`` over the weights. Its gradient is ``lam * w``: "weight decay"."""
+    return lam / 2 * sum(jnp.sum(jnp.square(w)) for w in _weights(params))
+
+
+def l1_penalty(params, alpha) -> jax.Array:
+    """``alpha * sum(|w|)`` over the weights. Its (sub)gradient ``alpha * sign(w)`` does not shrink
+    with ``w``, which is why L1 pushes small weights exactly to zero."""
+    return alpha * sum(jnp.sum(jnp.abs(w)) for w in _weights(params))
+
+
+def weight_norm(params) -> jax.Array:
+    """The global L2 norm ``||w||`` of all weights (biases excluded)."""
+    return jnp.sqrt(sum(jnp.sum(jnp.square(w)) for w in _weights(params)))
+
+
+def max_norm(params, max_value, *, axis: int = 0):
+    """Max-norm constraint (Srebro et al. 2005; Srivastava et al. 2014, section 5.1).
+
+    After each step, every weight column whose norm exceeds ``r = max_value`` is rescaled:
+    ``w <- w * min(1, r / ||w||)``; the norm is taken along ``axis`` (0: the incoming weights of
+    each unit for ``w`` of shape (fan_in, fan_out)). Biases are left alone.
+    """
+    if not isinstance(max_value, jax.core.Tracer) and not float(max_value) > 0:
+        raise ValueError(f"max_value must be > 0, got {max_value!r}")
+
+    def project(w):
+        norm = jnp.sqrt(jnp.sum(jnp.square(w), axis=axis, keepdims=True))
+        return w * jnp.minimum(1.0, max_value / jnp.maximum(norm, 1e-12))
+
+    mask = weight_mask(params)
+    if mask is True:
+        return project(params)
+    return jax.tree.map(lambda w, m: project(w) if m else w, params, mask)
+
+
+def gaussian_noise(x: jax.Array, std, *, key: jax.Array, train: bool = True) -> jax.Array:
+    """Additive noise ``x + N(0, std^2)`` during training (Bishop 1995: input noise acts like a
+    Tikhonov penalty); the identity at evaluation."""
+    if not isinstance(std, jax.core.Tracer) and float(std) < 0:
+        raise ValueError(f"std must be >= 0, got {std!r}")
+    if not train:
+        return x
+    return x + jnp.asarray(std, x.dtype) * jax.random.normal(key, x.shape, x.dtype)

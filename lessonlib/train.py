@@ -1,0 +1,301 @@
+"""The training engine: a whole run, epochs x minibatches, as one jitted XLA computation.
+
+``fit`` builds the run with two nested ``lax.scan`` loops (epochs, then the minibatches of an
+epoch) and evaluates train and test metrics after every epoch, so there is no Python loop per step
+and no host sync until the run is over. Float hyperparameters travel in the dict ``hp`` as traced
+arguments: moving a slider from lambda=1 to lambda=3 reuses the compiled run. ``sweep`` vmaps the
+same run over a vector of hyperparameter values — 64 runs in one call.
+
+Everything static (the model, the loss, the number of epochs, the batch size, the optimizer
+*factory*) is part of the compiled function's identity. Pass the same function objects again to
+reuse a compilation (define ``optimizer=`` once, not as a new lambda inside a slider callback).
+
+Hyperparameters understood by the engine (others are passed to the model and the factories):
+- ``hp["lr"]``: the learning rate of the default optimizer (plain minibatch SGD);
+- whatever ``penalty(params, hp)`` and ``optimizer(hp)`` read, e.g. ``hp["lam"]``.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Mapping
+from functools import partial
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lessonlib.data import Dataset, epoch_batches
+from lessonlib.models import Model
+from lessonlib.regularization import weight_norm
+
+
+class Run(NamedTuple):
+    """What ``fit`` returns: final parameters and state, and the per-epoch ``history``.
+
+    ``history`` maps names to arrays of shape (epochs,) — ``train_loss``, ``test_loss`` (the data
+    loss without penalty, on the whole split, in evaluation mode), ``train_acc``/``test_acc`` for
+    classifiers, ``w_norm`` (||w|| of the weights) — plus ``batch_loss`` of shape
+    (epochs, batches_per_epoch) with the training objective of every step. For a ``sweep`` every
+    array gets a leading axis, one row per hyperparameter value.
+    """
+
+    params: Any
+    state: Any
+    history: dict[str, np.ndarray]
+
+    def diverged_at(self) -> np.ndarray:
+        """The first epoch (1-based) whose train loss is NaN/inf, or 0 where the run stayed finite."""
+        return diverged_at(self.history)
+
+
+def squared_loss(y_hat: jax.Array, y: jax.Array) -> jax.Array:
+    """d2l's squared loss, ``mean((y_hat - y)^2 / 2)``."""
+    return jnp.mean(jnp.square(y_hat - y) / 2)
+
+
+def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
+    """Mean softmax cross-entropy with integer labels (log-softmax subtracts the per-row max)."""
+    logp = jax.nn.log_softmax(logits, axis=-1)
+    return -jnp.mean(jnp.take_along_axis(logp, labels[:, None], axis=-1))
+
+
+def accuracy(logits: jax.Array, labels: jax.Array) -> jax.Array:
+    return jnp.mean((jnp.argmax(logits, axis=-1) == labels).astype(jnp.float32))
+
+
+LOSSES = {"mse": squared_loss, "xent": cross_entropy}
+
+
+class _SGD(NamedTuple):
+    """Plain SGD, ``w <- w - lr * g`` (the engine's default; see ``lessonlib.optim`` for more)."""
+
+    lr: Any
+
+    def init(self, params):
+        del params
+        return ()
+
+    def update(self, grads, state, params=None):
+        del params
+        return jax.tree.map(lambda g: -self.lr * g, grads), state
+
+
+def default_optimizer(hp: Mapping[str, jax.Array]) -> _SGD:
+    """Minibatch SGD with learning rate ``hp["lr"]``."""
+    return _SGD(hp["lr"])
+
+
+def no_penalty(params, hp) -> jax.Array:
+    del params, hp
+    return jnp.zeros((), jnp.float32)
+
+
+class _Static(NamedTuple):
+    model: Model
+    epochs: int
+    batch_size: int
+    optimizer: Callable
+    penalty: Callable
+    project: Callable | None
+
+
+def _evaluate(model: Model, params, state, x, y, hp):
+    out, _ = model.apply(params, state, x, key=None, train=False, hp=hp)
+    metrics = {"loss": LOSSES[model.loss](out, y)}
+    if model.loss == "xent":
+        metrics["acc"] = accuracy(out, y)
+    return metrics
+
+
+def _run(static: _Static, params, state, data: Dataset, key, hp):
+    model, loss_fn = static.model, LOSSES[static.model.loss]
+    n = data.x_train.shape[0]
+    opt = static.optimizer(hp)
+    opt_state = opt.init(params)
+
+    def objective(p, s, xb, yb, k):
+        out, new_s = model.apply(p, s, xb, key=k, train=True, hp=hp)
+        return loss_fn(out, yb) + static.penalty(p, hp), new_s
+
+    def step(carry, batch):
+        params, state, opt_state, ekey = carry
+        i, idx = batch
+        skey = jax.random.fold_in(ekey, i + 1)
+        (value, state), grads = jax.value_and_grad(objective, has_aux=True)(
+            params, state, data.x_train[idx], data.y_train[idx], skey
+        )
+        updates, opt_state = opt.update(grads, opt_state, params)
+        params = jax.tree.map(lambda p, u: p + u, params, updates)
+        if static.project is not None:
+            params = static.project(params, hp)
+        return (params, state, opt_state, ekey), value
+
+    def epoch(carry, e):
+        params, state, opt_state = carry
+        ekey = jax.random.fold_in(key, e)
+        idx = epoch_batches(jax.random.fold_in(ekey, 0), n, static.batch_size)
+        steps = jnp.arange(idx.shape[0])
+        (params, state, opt_state, _), batch_loss = jax.lax.scan(
+            step, (params, state, opt_state, ekey), (steps, idx)
+        )
+        tr = _evaluate(model, params, state, data.x_train, data.y_train, hp)
+        te = _evaluate(model, params, state, data.x_test, data.y_test, hp)
+        row = {f"train_{k}": v for k, v in tr.items()} | {f"test_{k}": v for k, v in te.items()}
+        row["w_norm"] = weight_norm(params)
+        row["batch_loss"] = batch_loss
+        return (params, state, opt_state), row
+
+    (params, state, _), history = jax.lax.scan(
+        epoch, (params, state, opt_state), jnp.arange(static.epochs)
+    )
+    return params, state, history
+
+
+_run_jit = jax.jit(_run, static_argnums=0)
+
+
+@partial(jax.jit, static_argnums=0)
+def _sweep_jit(static: _Static, params, state, data, key, hp, axes):
+    return jax.vmap(partial(_run, static), in_axes=(None, None, None, None, axes))(
+        params, state, data, key, hp
+    )
+
+
+def _as_hp(hp: Mapping[str, Any]) -> dict[str, jax.Array]:
+    if not isinstance(hp, Mapping):
+        raise TypeError(f"hp must be a dict of hyperparameters, got {type(hp).__name__}")
+    return {k: jnp.asarray(v, jnp.float32) for k, v in hp.items()}
+
+
+def _static(model, epochs, batch_size, optimizer, penalty, project, n) -> _Static:
+    if not isinstance(model, Model):
+        raise TypeError(f"model must be a lessonlib.models.Model, got {type(model).__name__}")
+    for name, v in (("epochs", epochs), ("batch_size", batch_size)):
+        if isinstance(v, bool) or not isinstance(v, int | np.integer) or v <= 0:
+            raise ValueError(f"{name} must be a positive integer, got {v!r}")
+    if batch_size > n:
+        raise ValueError(
+            f"batch_size must be <= the number of training examples ({n}), got {batch_size}"
+        )
+    return _Static(
+        model,
+        int(epochs),
+        int(batch_size),
+        optimizer or default_optimizer,
+        penalty or no_penalty,
+        project,
+    )
+
+
+def fit(
+    model: Model,
+    params,
+    data: Dataset,
+    *,
+    key: jax.Array,
+    hp: Mapping[str, float],
+    epochs: int,
+    batch_size: int,
+    state=None,
+    optimizer: Callable | None = None,
+    penalty: Callable | None = None,
+    project: Callable | None = None,
+) -> Run:
+    """Train ``model`` from ``params`` on ``data`` for ``epochs`` epochs of minibatch steps.
+
+    Each step minimizes ``loss(model(x), y) + penalty(params, hp)`` with ``optimizer(hp)`` (default:
+    SGD with ``hp["lr"]``), then applies ``project(params, hp)`` if given (e.g. a max-norm
+    constraint). ``key`` drives the shuffling (``fold_in(key, epoch)``) and the per-step keys of
+    stochastic layers (``fold_in(epoch_key, step + 1)``): the same key gives the same run.
+
+    A run whose loss becomes NaN or inf (e.g. a learning rate that is too large) is not an error:
+    its history holds the non-finite values, ``Run.diverged_at()`` says when, and a warning names
+    the epoch.
+
+    >>> from lessonlib import data, models
+    >>> ds = data.d2l_weight_decay_data(seed=0)
+    >>> model = models.linear_regression(200)
+    >>> params, _ = model.init(jax.random.key(1))
+    >>> run = fit(model, params, ds, key=jax.random.key(2), hp={"lr": 0.003}, epochs=100, batch_size=5)
+    >>> run.history["train_loss"].shape
+    (100,)
+    """
+    static = _static(model, epochs, batch_size, optimizer, penalty, project, data.x_train.shape[0])
+    state = {} if state is None else state
+    params, state, history = _run_jit(static, params, state, data, key, _as_hp(hp))
+    run = Run(params, state, jax.tree.map(np.asarray, history))
+    _warn_divergence(run.history, hp)
+    return run
+
+
+def sweep(
+    model: Model,
+    params,
+    data: Dataset,
+    *,
+    key: jax.Array,
+    hp: Mapping[str, Any],
+    epochs: int,
+    batch_size: int,
+    state=None,
+    optimizer: Callable | None = None,
+    penalty: Callable | None = None,
+    project: Callable | None = None,
+) -> Run:
+    """Many runs of ``fit`` in one vmapped, jitted call: one per entry of the vector-valued ``hp``.
+
+    Entries of ``hp`` that are 1-D sequences are swept together (they must have equal length K);
+    scalars are shared. All runs start from the same ``params`` and use the same ``key``, so they
+    differ only in the swept values. Every array of the returned history has a leading axis K.
+
+    >>> # runs = sweep(model, params, ds, key=key, hp={"lr": 0.003, "lam": jnp.linspace(0, 5, 64)}, ...)
+    """
+    static = _static(model, epochs, batch_size, optimizer, penalty, project, data.x_train.shape[0])
+    hp = _as_hp(hp)
+    sizes = {k: v.shape[0] for k, v in hp.items() if v.ndim == 1}
+    if not sizes:
+        raise ValueError("sweep needs at least one hp entry that is a 1-D sequence of values")
+    if len(set(sizes.values())) != 1:
+        raise ValueError(f"swept hp entries must have equal lengths, got {sizes}")
+    if any(v.ndim > 1 for v in hp.values()):
+        raise ValueError("hp entries must be scalars or 1-D sequences")
+    axes = {k: (0 if v.ndim == 1 else None) for k, v in hp.items()}
+    state = {} if state is None else state
+    params, state, history = _sweep_jit(static, params, state, data, key, hp, axes)
+    run = Run(params, state, jax.tree.map(np.asarray, history))
+    _warn_divergence(run.history, hp)
+    return run
+
+
+def diverged_at(history: Mapping[str, np.ndarray]) -> np.ndarray:
+    """First epoch (1-based) with a non-finite train loss, 0 if none; one entry per swept run."""
+    bad = ~np.isfinite(np.asarray(history["train_loss"]))
+    first = np.where(bad.any(axis=-1), bad.argmax(axis=-1) + 1, 0)
+    return first
+
+
+def _warn_divergence(history, hp) -> None:
+    first = np.atleast_1d(diverged_at(history))
+    if first.any():
+        which = np.flatnonzero(first)
+        desc = ", ".join(f"run {i} at epoch {first[i]}" for i in which[:5])
+        more = f" and {len(which) - 5} more" if len(which) > 5 else ""
+        warnings.warn(
+            f"training diverged (loss became NaN/inf): {desc}{more}. The learning rate is probably "
+            f"too large for this problem (hp={ {k: np.asarray(v).round(6).tolist() for k, v in hp.items()} }).",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+
+def compile_count() -> int:
+    """How many distinct compiled versions of the single-run and sweep functions exist so far."""
+    return _run_jit._cache_size() + _sweep_jit._cache_size()
+
+
+def log10_ticks(lo: float, hi: float) -> list[float]:
+    """Powers of ten between ``lo`` and ``hi`` (for log-scale slider labels)."""
+    return [10.0**e for e in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)]
