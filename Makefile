@@ -57,8 +57,9 @@ test: install-test system-deps
 	$(BIN)/ruff format --check .
 	$(BIN)/python tools/build_notebooks.py --check
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest tests -q
+	rm -rf build/nbval && $(BIN)/python tools/build_notebooks.py --nbval-dir build/nbval
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -q --nbval-lax --nbval-current-env \
-		--nbval-cell-timeout=300 -p no:cacheprovider notebooks
+		--nbval-cell-timeout=300 -p no:cacheprovider build/nbval
 
 ## Benchmarks (not part of `make test`): ratios against eager PyTorch and Python-loop JAX.
 bench: install-test

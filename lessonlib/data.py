@@ -99,7 +99,7 @@ def two_moons(n: int, *, seed: int, noise: float = 0.1) -> tuple[jax.Array, jax.
     t = jnp.pi * jax.random.uniform(kt, (n,), jnp.float32)
     upper = jnp.stack([jnp.cos(t), jnp.sin(t)], axis=1)
     lower = jnp.stack([1.0 - jnp.cos(t), 0.5 - jnp.sin(t)], axis=1)
-    X = jnp.where(label[:, None] == 1, lower, upper) - jnp.array([0.5, 0.25], jnp.float32)
+    X = jnp.where(label[:, None] == 1, lower, upper) - jnp.array([[0.5, 0.25]], jnp.float32)
     X = X + noise * jax.random.normal(kn, (n, 2), jnp.float32)
     return X.astype(jnp.float32), label
 

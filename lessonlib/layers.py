@@ -92,6 +92,7 @@ def batch_norm(params: dict, state: dict, x: jax.Array, *, train: bool, momentum
     if _is_concrete(eps) and not float(eps) > 0.0:
         raise ValueError(f"eps must be > 0, got {eps!r}")
     axes = tuple(range(x.ndim - 1))
+    lead = (None,) * (x.ndim - 1)  # broadcast (F,) vectors over the batch axes explicitly
     if not train:
         mean, var, new_state = state["mean"], state["var"], state
     else:
@@ -102,16 +103,14 @@ def batch_norm(params: dict, state: dict, x: jax.Array, *, train: bool, momentum
                 f"{x.shape}: the variance of one example is 0. Use train=False or a larger batch."
             )
         mean = jnp.mean(x, axis=axes)
-        var = jnp.mean(jnp.square(x - mean), axis=axes)
+        var = jnp.mean(jnp.square(x - mean[lead]), axis=axes)
         m = jnp.asarray(momentum, x.dtype)
         new_state = {
             "mean": m * state["mean"] + (1 - m) * jax.lax.stop_gradient(mean),
             "var": m * state["var"] + (1 - m) * jax.lax.stop_gradient(var),
         }
-    y = (
-        params["gamma"] * (x - mean) * jax.lax.rsqrt(var + jnp.asarray(eps, x.dtype))
-        + params["beta"]
-    )
+    scale = params["gamma"] * jax.lax.rsqrt(var + jnp.asarray(eps, x.dtype))
+    y = scale[lead] * (x - mean[lead]) + params["beta"][lead]
     return y, new_state
 
 

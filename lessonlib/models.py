@@ -120,7 +120,9 @@ def mlp(
         hp = hp or {}
         new_bn = []
         for i, layer in enumerate(params["dense"]):
-            x = x @ layer["w"] + layer["b"] if "b" in layer else x @ layer["w"]
+            x = x @ layer["w"]
+            if "b" in layer:
+                x = x + layer["b"][None, :]
             if i == n_hidden:
                 break
             if batch_norm == "before":

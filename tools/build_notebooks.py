@@ -11,10 +11,14 @@ lets ruff lint the code. A cell starts with a header line:
     ... tags=a,b                         extra cell tags on any header
 
 Solution and test cells get the ``raises-exception`` tag, so "Run All" in a learner's copy keeps
-going past an unsolved exercise. Outputs are never written. Usage:
+going past an unsolved exercise. Outputs are never written into the committed notebooks. Lines
+``# OUTPUT: text`` at the end of a ``# NBVAL_CHECK_OUTPUT`` cell are the output nbval expects:
+they are dropped from the committed notebook and written only into the copies made with
+``--nbval-dir`` (which ``make test`` runs through ``pytest --nbval-lax``). Usage:
 
-    python tools/build_notebooks.py            # rebuild every chapter
-    python tools/build_notebooks.py --check    # exit 1 if any .ipynb is out of date
+    python tools/build_notebooks.py                  # rebuild every chapter
+    python tools/build_notebooks.py --check          # exit 1 if any .ipynb is out of date
+    python tools/build_notebooks.py --nbval-dir D    # write copies with expected outputs to D/
 """
 
 from __future__ import annotations
@@ -72,6 +76,11 @@ def _cell(index: int, spec: dict) -> dict:
         lines.pop()
     while lines and not lines[0].strip():
         lines.pop(0)
+    expected = []
+    while kind != "markdown" and lines and lines[-1].startswith("# OUTPUT:"):
+        expected.insert(0, lines.pop()[len("# OUTPUT:") :].removeprefix(" "))
+    while lines and not lines[-1].strip():
+        lines.pop()
     tags = [t for t in opts.get("tags", "").split(",") if t]
     cell_id = opts.get("id", f"cell-{index:03d}")
     if kind == "markdown":
@@ -105,11 +114,21 @@ def _cell(index: int, spec: dict) -> dict:
             tags.append("raises-exception")
     if tags:
         cell["metadata"]["tags"] = sorted(set(tags))
+    if expected:
+        if not cell["source"].startswith("# NBVAL_CHECK_OUTPUT"):
+            raise ValueError(f"# OUTPUT: lines need '# NBVAL_CHECK_OUTPUT' first in the cell: {cell['source'][:60]!r}")
+        cell["expected_output"] = "\n".join(expected) + "\n"
     return cell
 
 
-def build(source_path: Path) -> str:
+def build(source_path: Path, *, with_outputs: bool = False) -> str:
+    """The notebook JSON for one source; ``with_outputs`` fills the cells nbval checks."""
     cells = parse(source_path.read_text(encoding="utf-8"))
+    for i, cell in enumerate(cells):
+        expected = cell.pop("expected_output", None)
+        if expected and with_outputs:
+            cell["outputs"] = [{"name": "stdout", "output_type": "stream", "text": expected}]
+            cell["execution_count"] = i + 1
     ids = [c["id"] for c in cells]
     dupes = {i for i in ids if ids.count(i) > 1}
     if dupes:
@@ -126,7 +145,14 @@ def chapter_sources(root: Path = ROOT) -> list[Path]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--check", action="store_true", help="only report out-of-date notebooks")
+    parser.add_argument("--nbval-dir", type=Path, help="write nbval copies with expected outputs here")
     args = parser.parse_args(argv)
+    if args.nbval_dir:
+        for src in chapter_sources():
+            target = args.nbval_dir / src.parent.name / f"{src.stem}.ipynb"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(build(src, with_outputs=True), encoding="utf-8")
+        return 0
     stale = []
     for src in chapter_sources():
         target = src.with_suffix(".ipynb")

@@ -1,0 +1,240 @@
+"""The training engine against closed forms and a plain Python reference loop."""
+
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from lessonlib import data, models, regularization, train
+
+
+def l2(params, hp):
+    return regularization.l2_penalty(params, hp["lam"])
+
+
+@pytest.fixture(scope="module")
+def d2l():
+    ds = data.d2l_weight_decay_data(seed=0)
+    model = models.linear_regression(200)
+    params, _ = model.init(jax.random.key(1))
+    return ds, model, params
+
+
+def _python_reference(ds, params, lam, lr, epochs, batch_size, key):
+    """The same run as ``fit`` written as a plain numpy loop (float64), step by step."""
+    X, y = np.asarray(ds.x_train, np.float64), np.asarray(ds.y_train, np.float64)
+    w, b = np.asarray(params["w"], np.float64), float(params["b"])
+    n = len(X)
+    for e in range(epochs):
+        ekey = jax.random.fold_in(key, e)
+        idx = np.asarray(data.epoch_batches(jax.random.fold_in(ekey, 0), n, batch_size))
+        for batch in idx:
+            err = X[batch] @ w + b - y[batch]
+            gw = X[batch].T @ err / len(batch) + lam * w
+            gb = err.mean()
+            w, b = w - lr * gw, b - lr * gb
+    return w, b
+
+
+def test_fit_matches_a_python_loop(d2l):
+    ds, model, params = d2l
+    key = jax.random.key(2)
+    run = train.fit(
+        model, params, ds, key=key, hp={"lr": 0.003, "lam": 3.0}, epochs=5, batch_size=5, penalty=l2
+    )
+    w, b = _python_reference(ds, params, 3.0, 0.003, 5, 5, key)
+    np.testing.assert_allclose(run.params["w"], w, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(run.params["b"], b, rtol=1e-4, atol=1e-5)
+    test_loss = np.mean(
+        (np.asarray(ds.x_test, np.float64) @ w + b - np.asarray(ds.y_test)) ** 2 / 2
+    )
+    np.testing.assert_allclose(run.history["test_loss"][-1], test_loss, rtol=1e-4)
+
+
+def test_d2l_weight_decay_numbers(d2l):
+    """d2l v0.17 section 4.5: lambda=0 overfits, lambda=3 generalizes."""
+    ds, model, params = d2l
+    kw = dict(key=jax.random.key(2), epochs=100, batch_size=5, penalty=l2)
+    plain = train.fit(model, params, ds, hp={"lr": 0.003, "lam": 0.0}, **kw).history
+    decay = train.fit(model, params, ds, hp={"lr": 0.003, "lam": 3.0}, **kw).history
+    assert plain["train_loss"][-1] < 1e-3
+    assert plain["test_loss"][-1] > 10
+    assert decay["test_loss"][-1] < 0.5
+    assert decay["w_norm"][-1] < plain["w_norm"][-1] / 10
+
+
+def test_changing_hyperparameters_does_not_recompile(d2l):
+    ds, model, params = d2l
+    kw = dict(key=jax.random.key(2), epochs=3, batch_size=5, penalty=l2)
+    train.fit(model, params, ds, hp={"lr": 0.003, "lam": 0.0}, **kw)
+    before = train.compile_count()
+    for lam, lr in [(0.1, 0.003), (3.0, 0.01), (10.0, 0.0001)]:
+        train.fit(model, params, ds, hp={"lr": lr, "lam": lam}, **kw)
+    assert train.compile_count() == before
+
+
+def test_sweep_equals_individual_runs(d2l):
+    ds, model, params = d2l
+    kw = dict(key=jax.random.key(2), epochs=10, batch_size=5, penalty=l2)
+    lams = jnp.array([0.0, 0.5, 3.0], jnp.float32)
+    swept = train.sweep(model, params, ds, hp={"lr": 0.003, "lam": lams}, **kw)
+    assert swept.history["test_loss"].shape == (3, 10)
+    for i, lam in enumerate(lams.tolist()):
+        one = train.fit(model, params, ds, hp={"lr": 0.003, "lam": lam}, **kw)
+        np.testing.assert_allclose(
+            swept.history["test_loss"][i], one.history["test_loss"], rtol=1e-4
+        )
+
+
+def test_divergence_is_reported_not_raised(d2l):
+    ds, model, params = d2l
+    with pytest.warns(RuntimeWarning, match="diverged"):
+        run = train.fit(
+            model,
+            params,
+            ds,
+            key=jax.random.key(2),
+            hp={"lr": 5.0, "lam": 0.0},
+            epochs=20,
+            batch_size=5,
+            penalty=l2,
+        )
+    assert 1 <= int(run.diverged_at()) <= 20
+    assert not np.isfinite(run.history["train_loss"][-1])
+
+
+def test_sweep_reports_which_runs_diverged(d2l):
+    ds, model, params = d2l
+    with pytest.warns(RuntimeWarning, match="run 1"):
+        run = train.sweep(
+            model,
+            params,
+            ds,
+            key=jax.random.key(2),
+            hp={"lr": jnp.array([0.003, 5.0]), "lam": 0.0},
+            epochs=20,
+            batch_size=5,
+            penalty=l2,
+        )
+    first = run.diverged_at()
+    assert first[0] == 0 and first[1] > 0
+
+
+def test_no_warning_for_a_healthy_run(d2l):
+    ds, model, params = d2l
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        train.fit(
+            model, params, ds, key=jax.random.key(2), hp={"lr": 0.003}, epochs=2, batch_size=5
+        )
+
+
+def test_classifier_with_dropout_and_batch_norm_learns():
+    ds = data.toy_2d("circles", 400, seed=0, noise=0.05)
+    model = models.mlp([2, 32, 32, 2], dropout=True, batch_norm="before")
+    params, state = model.init(jax.random.key(0))
+    run = train.fit(
+        model,
+        params,
+        ds,
+        key=jax.random.key(1),
+        hp={"lr": 0.1, "dropout": 0.1},
+        epochs=30,
+        batch_size=20,
+        state=state,
+    )
+    assert run.history["test_acc"][-1] > 0.9
+    # The running statistics moved away from their initial values.
+    assert not np.allclose(run.state["bn"][0]["mean"], 0.0)
+
+
+def test_dropout_runs_are_reproducible_and_key_dependent():
+    ds = data.toy_2d("moons", 200, seed=0)
+    model = models.mlp([2, 16, 2], dropout=True)
+    params, _ = model.init(jax.random.key(0))
+    kw = dict(hp={"lr": 0.1, "dropout": 0.5}, epochs=3, batch_size=10)
+    a = train.fit(model, params, ds, key=jax.random.key(1), **kw)
+    b = train.fit(model, params, ds, key=jax.random.key(1), **kw)
+    c = train.fit(model, params, ds, key=jax.random.key(2), **kw)
+    np.testing.assert_array_equal(a.history["batch_loss"], b.history["batch_loss"])
+    assert not np.array_equal(a.history["batch_loss"], c.history["batch_loss"])
+
+
+def test_custom_optimizer_and_projection(d2l):
+    ds, model, params = d2l
+
+    class Scaled:
+        def __init__(self, lr):
+            self.lr = lr
+
+        def init(self, params):
+            return ()
+
+        def update(self, grads, state, params=None):
+            return jax.tree.map(lambda g: -self.lr * g, grads), state
+
+    def optimizer(hp):
+        return Scaled(hp["lr"])
+
+    def project(p, hp):
+        return regularization.max_norm(p, hp["r"], axis=0)
+
+    run = train.fit(
+        model,
+        params,
+        ds,
+        key=jax.random.key(2),
+        hp={"lr": 0.003, "r": 2.0},
+        epochs=3,
+        batch_size=5,
+        optimizer=optimizer,
+        project=project,
+    )
+    assert run.history["w_norm"][-1] <= 2.0 + 1e-5
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"epochs": 0}, "epochs"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"batch_size": 21}, "batch_size"),
+        ({"epochs": 2.5}, "epochs"),
+    ],
+)
+def test_bad_arguments(d2l, kwargs, match):
+    ds, model, params = d2l
+    kw = {"epochs": 2, "batch_size": 5} | kwargs
+    with pytest.raises(ValueError, match=match):
+        train.fit(model, params, ds, key=jax.random.key(0), hp={"lr": 0.1}, **kw)
+
+
+def test_sweep_needs_a_vector(d2l):
+    ds, model, params = d2l
+    with pytest.raises(ValueError, match="1-D"):
+        train.sweep(
+            model, params, ds, key=jax.random.key(0), hp={"lr": 0.1}, epochs=1, batch_size=5
+        )
+    with pytest.raises(ValueError, match="equal lengths"):
+        train.sweep(
+            model,
+            params,
+            ds,
+            key=jax.random.key(0),
+            hp={"lr": jnp.ones(2), "lam": jnp.ones(3)},
+            epochs=1,
+            batch_size=5,
+        )
+
+
+def test_losses_against_closed_forms():
+    logits = jnp.array([[2.0, 0.0], [0.0, 0.0]])
+    labels = jnp.array([0, 1])
+    want = -(np.log(np.exp(2) / (np.exp(2) + 1)) + np.log(0.5)) / 2
+    np.testing.assert_allclose(train.cross_entropy(logits, labels), want, rtol=1e-6)
+    np.testing.assert_allclose(
+        train.squared_loss(jnp.array([1.0, 3.0]), jnp.array([0.0, 0.0])), 2.5
+    )
+    np.testing.assert_allclose(train.accuracy(logits, labels), 0.5)
