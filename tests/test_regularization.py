@@ -3,7 +3,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lessonlib import models, regularization as reg
+from lessonlib import models
+from lessonlib import regularization as reg
 
 
 def _params():
