@@ -157,8 +157,9 @@ def _run(static: _Static, params, state, data: Dataset, key, hp):
 _run_jit = jax.jit(_run, static_argnums=0)
 
 
-@partial(jax.jit, static_argnums=0)
-def _sweep_jit(static: _Static, params, state, data, key, hp, axes):
+@partial(jax.jit, static_argnums=(0, 6))
+def _sweep_jit(static: _Static, params, state, data, key, hp, swept: tuple[str, ...]):
+    axes = {k: (0 if k in swept else None) for k in hp}  # built here: in_axes must be static
     return jax.vmap(partial(_run, static), in_axes=(None, None, None, None, axes))(
         params, state, data, key, hp
     )
@@ -262,9 +263,8 @@ def sweep(
         raise ValueError(f"swept hp entries must have equal lengths, got {sizes}")
     if any(v.ndim > 1 for v in hp.values()):
         raise ValueError("hp entries must be scalars or 1-D sequences")
-    axes = {k: (0 if v.ndim == 1 else None) for k, v in hp.items()}
     state = {} if state is None else state
-    params, state, history = _sweep_jit(static, params, state, data, key, hp, axes)
+    params, state, history = _sweep_jit(static, params, state, data, key, hp, tuple(sorted(sizes)))
     run = Run(params, state, jax.tree.map(np.asarray, history))
     _warn_divergence(run.history, hp)
     return run
