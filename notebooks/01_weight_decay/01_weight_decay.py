@@ -1,0 +1,936 @@
+# %% [markdown]
+# # 01 · Overfitting and weight decay
+#
+# A model that is flexible enough to fit its training data perfectly can also fit the *noise* in
+# it. This chapter measures that failure (overfitting), derives the oldest cure — a penalty on the
+# size of the weights, which for gradient descent is the same as *weight decay* — and shows where
+# the usual advice goes wrong: L1 versus L2, and why "L2 with Adam" is not weight decay (AdamW).
+#
+# **You will:** reproduce Dive into Deep Learning's high-dimensional regression (§4.5) exactly;
+# derive weight decay from a norm constraint and check every step numerically; watch L1 set weights
+# to exactly zero; measure how Adam rescales an L2 penalty; play with two slider panels; and solve
+# four graded exercises (their cells are marked *Exercise*).
+
+# %%
+import time
+
+import ipywidgets as widgets
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lessonlib import data, models, optim, playground, regularization, train, viz
+from lessonlib.exercises import check
+
+notebook_start = time.perf_counter()
+print("JAX", jax.__version__, "running on", jax.devices())
+
+# %% [markdown]
+# ## 1 · Overfitting, generalization, bias and variance
+#
+# *Generalization* is how well a model does on data it was not trained on. *Overfitting* is a
+# small training error with a large test error: the model has learned the training set's noise.
+# *Underfitting* is the opposite failure — the training error itself stays large because the
+# model is too simple (or too constrained) to follow the data.
+#
+# The bias–variance view (seed 003) splits the test error of a model trained on a random training
+# set into **bias** (the error of its average prediction: a systematic miss) and **variance** (how
+# much its predictions change from one training set to the next). A linear model has few degrees
+# of freedom: high bias, low variance. A neural network can represent almost anything and learns
+# interactions between the features: low bias, high variance.
+#
+# Let us measure both on noisy "two moons": 6 independent training sets of 40 points each, a
+# logistic regression (`hidden=()`) and a 2-32-32-2 network, and one common test set.
+
+# %%
+grid = playground.grid(lim=2.0, steps=64)
+X_test_bv, y_test_bv = data.two_moons(2000, seed=999, noise=0.3)
+bv_models = {"linear": (), "MLP 2-32-32-2": (32, 32)}
+bv_probs = {
+    name: [] for name in bv_models
+}  # P(class 1) on the test points, one row per training set
+bv_grids = {name: [] for name in bv_models}
+bv_train_acc = {name: [] for name in bv_models}
+for name, hidden in bv_models.items():
+    model = playground.classifier(hidden)
+    params0 = playground.initial_params(hidden, 0)
+    for s in range(6):
+        X_tr, y_tr = data.two_moons(40, seed=100 + s, noise=0.3)
+        ds = data.Dataset(X_tr, y_tr, X_tr, y_tr)  # the test set is scored once, after training
+        run = train.fit(
+            model,
+            params0,
+            ds,
+            key=jax.random.key(s),
+            hp={"lr": 0.2, "l1": 0.0, "l2": 0.0},
+            epochs=300,
+            batch_size=40,
+            optimizer=playground.optimizer,
+            penalty=playground.penalty,
+            project=playground.prox_l1,
+        )
+        bv_train_acc[name].append(run.history["train_acc"][-1])
+        bv_probs[name].append(playground.predict_proba(model, run.params, X_test_bv))
+        bv_grids[name].append(playground.predict_proba(model, run.params, grid).reshape(64, 64))
+
+y_np = np.asarray(y_test_bv)
+bv_table = {}
+for name in bv_models:
+    P = np.stack(bv_probs[name])  # (training sets, test points)
+    mean_p = P.mean(axis=0)
+    bv_table[name] = {
+        "train acc": float(np.mean(bv_train_acc[name])),
+        "test acc": float(np.mean((P > 0.5) == y_np)),
+        "bias^2": float(np.mean((mean_p - y_np) ** 2)),
+        "variance": float(np.mean(P.var(axis=0))),
+    }
+    print(f"{name:>14}: " + ", ".join(f"{k} {v:.3f}" for k, v in bv_table[name].items()))
+# squared error of the predicted probability = bias^2 + variance, averaged over training sets
+for name in bv_models:
+    P = np.stack(bv_probs[name])
+    mse = float(np.mean((P - y_np) ** 2))
+    print(
+        f"{name:>14}: E[(p - y)^2] = {mse:.4f} = bias^2 + variance = "
+        f"{bv_table[name]['bias^2'] + bv_table[name]['variance']:.4f}"
+    )
+    assert np.isclose(mse, bv_table[name]["bias^2"] + bv_table[name]["variance"], rtol=1e-5)
+
+# %%
+fig, axes = viz.figure(2, height=3.4)
+for ax, name in zip(axes, bv_models, strict=True):
+    for g in bv_grids[name]:
+        ax.contour(
+            np.linspace(-2, 2, 64),
+            np.linspace(-2, 2, 64),
+            g,
+            levels=[0.5],
+            colors="k",
+            linewidths=0.8,
+            alpha=0.6,
+        )
+    ax.scatter(
+        X_test_bv[:300, 0], X_test_bv[:300, 1], c=y_test_bv[:300], cmap="RdBu_r", s=6, alpha=0.5
+    )
+    ax.set_title(f"{name}: {len(bv_grids[name])} training sets")
+    ax.set_xlim(-2, 2)
+    ax.set_ylim(-2, 2)
+    ax.set_aspect("equal")
+viz.show(fig)
+
+# %% [markdown]
+# **What to notice.** The six linear boundaries (left) nearly coincide — low variance — but a
+# straight line cannot follow the moons, so they all miss in the same way: high bias. The
+# network's boundaries (right) bend around each training set's points and differ from set to set:
+# its training accuracy is near 1 while its test accuracy is lower — the numbers above show the
+# variance term dominating. Regularization trades a little bias for a large cut in variance.
+#
+# ## 2 · Dive into Deep Learning's high-dimensional linear regression
+#
+# d2l v0.17 §4.5 makes overfitting unmistakable with a *linear* model that has more parameters
+# than data: $d = 200$ features, only $n = 20$ training points (100 test points), and
+#
+# $$y = 0.05 + \sum_{i=1}^{200} 0.01\,x_i + \epsilon, \qquad x \sim \mathcal N(0, I),\ \epsilon \sim \mathcal N(0, 0.01^2).$$
+#
+# The model is $\hat y = x^\top w + b$ with $w \sim \mathcal N(0, 1)$, $b = 0$, trained with
+# minibatch SGD (batch 5, learning rate 0.003, 100 epochs) on the squared loss
+# $\ell = \frac12(\hat y - y)^2$ plus $\frac\lambda2\|w\|^2$ (the bias is not penalized).
+# `train.fit` runs all 100 epochs as one compiled XLA computation.
+
+# %%
+d2l_data = data.d2l_weight_decay_data(seed=0)
+d2l_model = models.linear_regression(200)
+d2l_params, _ = d2l_model.init(jax.random.key(1))
+print("train X", d2l_data.x_train.shape, " test X", d2l_data.x_test.shape)
+
+
+def l2_on_weights(params, hp):
+    """lambda/2 * ||w||^2 over the weights only (defined once: the compiled run is reused)."""
+    return regularization.l2_penalty(params, hp["lam"])
+
+
+def fit_d2l(lam, lr=0.003):
+    return train.fit(
+        d2l_model,
+        d2l_params,
+        d2l_data,
+        key=jax.random.key(2),
+        hp={"lr": lr, "lam": lam},
+        epochs=100,
+        batch_size=5,
+        penalty=l2_on_weights,
+    )
+
+
+runs = {lam: fit_d2l(lam) for lam in (0.0, 3.0)}
+for lam, run in runs.items():
+    h = run.history
+    print(
+        f"lambda = {lam:g}: final train loss {h['train_loss'][-1]:.3g}, "
+        f"test loss {h['test_loss'][-1]:.3g}, ||w|| = {h['w_norm'][-1]:.3g}"
+    )
+
+# %%
+fig, axes = viz.figure(2)
+for ax, (lam, run) in zip(axes, runs.items(), strict=True):
+    viz.plot_history(ax, run.history, title=f"lambda = {lam:g}")
+viz.show(fig)
+
+# %%
+# NBVAL_CHECK_OUTPUT
+h0, h3 = runs[0.0].history, runs[3.0].history
+print("lambda=0: train loss below 1e-3:", bool(h0["train_loss"][-1] < 1e-3))
+print("lambda=0: test loss above 10:", bool(h0["test_loss"][-1] > 10))
+print("lambda=3: test loss below 0.5:", bool(h3["test_loss"][-1] < 0.5))
+# OUTPUT: lambda=0: train loss below 1e-3: True
+# OUTPUT: lambda=0: test loss above 10: True
+# OUTPUT: lambda=3: test loss below 0.5: True
+
+# %% [markdown]
+# **What to notice.** Without a penalty the training loss falls by orders of magnitude while the
+# test loss hardly moves (printed above): 200 free weights can interpolate 20 points, and the
+# random initial weights that the data never constrains stay in the model. With $\lambda = 3$ the
+# test loss drops with the training loss and $\|w\|$ shrinks.
+#
+# > **Myth:** (seed 003) "with $\lambda = 0$ the model underfits (欠拟合): it does well on the
+# > training set but the test error does not go down." **Fact:** that is the definition of
+# > **overfitting** (过拟合). Underfitting means the *training* error stays high.
+#
+# One more honest number: the true weights are tiny ($\|w^\star\| = 0.01\sqrt{200}$), so even the
+# trivial model $w = 0, b = 0$ has a small test loss. The $\lambda = 3$ run mostly *decays its
+# random initialization away*; compare:
+
+# %%
+trivial = float(train.squared_loss(jnp.zeros_like(d2l_data.y_test), d2l_data.y_test))
+print(
+    f"||w*|| = {0.01 * np.sqrt(200):.3f}; test loss of predicting 0: {trivial:.4f}; "
+    f"lambda = 3 after 100 epochs: {h3['test_loss'][-1]:.4f}; lambda = 0: {h0['test_loss'][-1]:.1f}"
+)
+
+# %% [markdown]
+# ## 3 · From a norm constraint to weight decay
+#
+# **Hard constraint.** Limit the model's capacity by allowing only small weights:
+# $$\min_{w,b}\ \ell(w, b) \quad\text{subject to}\quad \|w\|^2 \le \theta .$$
+#
+# **Lagrangian.** With a multiplier $\mu \ge 0$:
+# $\mathcal L(w, b, \mu) = \ell(w, b) + \mu(\|w\|^2 - \theta)$. At a solution where the constraint
+# is active, the KKT conditions give $\nabla_w \ell(w^\star) + 2\mu w^\star = 0$ with $\mu > 0$.
+#
+# **Soft penalty.** For fixed $\mu$ the term $-\mu\theta$ is a constant, so the same $w^\star$
+# minimizes $\ell(w, b) + \frac\lambda2 \|w\|^2$ with $\lambda = 2\mu$: every $\theta$ has a
+# matching $\lambda$ (a smaller $\theta$, a larger $\lambda$).
+#
+# **Gradient step.** The gradient of the penalty is $\lambda w$, so one SGD step is
+# $$w \leftarrow w - \eta\big(\nabla_w \ell + \lambda w\big) = (1 - \eta\lambda)\,w - \eta\,\nabla_w \ell .$$
+# Before each gradient step the weights are multiplied by $1 - \eta\lambda < 1$: they *decay*.
+#
+# Numeric check 1 — the constrained optimum equals the penalized one, and $\lambda = 2\mu$.
+# A tiny least-squares problem $\ell(w) = \frac12\|Aw - c\|^2$: the penalized optimum has the closed
+# form $w_\lambda = (A^\top A + \lambda I)^{-1}A^\top c$; the constrained optimum we find
+# independently by projected gradient descent onto the ball $\|w\|^2 \le \theta$ with
+# $\theta = \|w_\lambda\|^2$, then read off $\mu$ from the KKT condition.
+
+# %%
+A = jax.random.normal(jax.random.key(10), (8, 3), jnp.float32)
+c = jax.random.normal(jax.random.key(11), (8,), jnp.float32)
+lam0 = 2.0
+w_pen = jnp.linalg.solve(A.T @ A + lam0 * jnp.eye(3), A.T @ c)
+theta = float(jnp.sum(w_pen**2))
+
+
+def data_loss(w):
+    return 0.5 * jnp.sum((A @ w - c) ** 2)
+
+
+@jax.jit
+def projected_gd(w):
+    def step(w, _):
+        w = w - 0.01 * jax.grad(data_loss)(w)
+        return w * jnp.minimum(
+            1.0, jnp.sqrt(theta) / jnp.linalg.norm(w)
+        ), None  # back into the ball
+
+    return jax.lax.scan(step, w, None, length=20_000)[0]
+
+
+w_con = projected_gd(jnp.zeros(3))
+g = jax.grad(data_loss)(w_con)
+mu = float(-(g @ w_con) / (2 * (w_con @ w_con)))  # from grad l + 2 mu w = 0
+w_unc = jnp.linalg.lstsq(A, c)[0]
+print(
+    "unconstrained ||w||^2 =", float(jnp.sum(w_unc**2)), "> theta =", theta, "(constraint active)"
+)
+print("penalized  w:", np.round(np.asarray(w_pen), 5))
+print("constrained w:", np.round(np.asarray(w_con), 5))
+print(f"KKT multiplier mu = {mu:.5f}, 2*mu = {2 * mu:.5f}, lambda = {lam0}")
+print("stationarity residual ||grad l + 2 mu w|| =", float(jnp.linalg.norm(g + 2 * mu * w_con)))
+assert jnp.allclose(w_con, w_pen, atol=1e-4) and np.isclose(2 * mu, lam0, rtol=1e-3)
+
+# %% [markdown]
+# Numeric check 2 — one SGD step on the penalized loss equals the decayed step
+# $(1 - \eta\lambda)w - \eta\nabla\ell$, on the d2l model with `jax.grad`:
+
+# %%
+eta, lam = 0.003, 3.0
+xb, yb = d2l_data.x_train[:5], d2l_data.y_train[:5]
+
+
+def d2l_loss(params):
+    y_hat, _ = d2l_model.apply(params, {}, xb)
+    return train.squared_loss(y_hat, yb)
+
+
+grads_pen = jax.grad(lambda p: d2l_loss(p) + regularization.l2_penalty(p, lam))(d2l_params)
+step_pen = jax.tree.map(lambda p, g: p - eta * g, d2l_params, grads_pen)
+grads = jax.grad(d2l_loss)(d2l_params)
+step_decay = {
+    "w": (1 - eta * lam) * d2l_params["w"] - eta * grads["w"],
+    "b": d2l_params["b"] - eta * grads["b"],
+}
+diff = max(float(jnp.max(jnp.abs(step_pen[k] - step_decay[k]))) for k in ("w", "b"))
+print("max |penalty-in-loss step - decayed step| =", diff)
+assert jax.tree.all(jax.tree.map(lambda a, b: jnp.allclose(a, b, atol=1e-6), step_pen, step_decay))
+
+# %% [markdown]
+# Numeric check 3 — the same holds for a whole run. `lessonlib.optim` builds optimizers from small
+# transforms (as optax does); `add_decayed_weights(lam)` adds $\lambda w$ to the update, here only
+# for the weights (`mask=regularization.weight_mask`) just like `l2_penalty`. A full d2l run with
+# the penalty in the loss and one with decoupled decay end at the same weights:
+
+
+# %%
+def sgd_with_decay(hp):
+    return optim.chain(
+        optim.add_decayed_weights(hp["lam"], mask=regularization.weight_mask), optim.sgd(hp["lr"])
+    )
+
+
+run_decay = train.fit(
+    d2l_model,
+    d2l_params,
+    d2l_data,
+    key=jax.random.key(2),
+    hp={"lr": 0.003, "lam": 3.0},
+    epochs=100,
+    batch_size=5,
+    optimizer=sgd_with_decay,
+)
+gap = float(jnp.max(jnp.abs(run_decay.params["w"] - runs[3.0].params["w"])))
+print("max |w_penalty - w_decay| after 100 epochs:", gap)
+assert gap < 1e-4
+
+# %% [markdown]
+# > **Myth:** (seed 000) "JAX provides built-in L1 and L2 regularization." **Fact:** JAX has no
+# > regularizers (nor layers or losses). You add the penalty to your loss yourself — or use a
+# > library: optax's `add_decayed_weights`/`adamw`, here `lessonlib.regularization` and
+# > `lessonlib.optim`. The same seed writes `beta * jnp.sum(weights2)`: the `**` was lost, so the
+# > "penalty" is the plain sum of the weights, which is unbounded below (see the exercise).
+#
+# ### Exercise 1 · the L2 penalty (2 points)
+# Write `l2_penalty(w, lam)` returning $\frac\lambda2\sum_i w_i^2$ for an array `w` of any shape.
+
+
+# %% [solution] id=ex01-l2-penalty
+def l2_penalty(w, lam):
+    """Return lam/2 * (sum of squares of all entries of w)."""
+    ### BEGIN SOLUTION
+    return lam / 2 * jnp.sum(w**2)
+    ### END SOLUTION
+
+
+# %% [tests] id=ch01-test-l2-penalty points=2
+check("01.l2_penalty", l2_penalty)
+### BEGIN HIDDEN TESTS
+check("01.l2_penalty", l2_penalty, hidden=True)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Exercise 2 · one weight-decay step (2 points)
+# Write `weight_decay_step(w, grad, lr, lam)`: one SGD step on $\ell + \frac\lambda2\|w\|^2$, given
+# the gradient `grad` of the data loss $\ell$ alone.
+
+
+# %% [solution] id=ex01-weight-decay-step
+def weight_decay_step(w, grad, lr, lam):
+    """Return the weights after one step of SGD with weight decay."""
+    ### BEGIN SOLUTION
+    return (1 - lr * lam) * w - lr * grad
+    ### END SOLUTION
+
+
+# %% [tests] id=ch01-test-weight-decay-step points=2
+check("01.weight_decay_step", weight_decay_step)
+### BEGIN HIDDEN TESTS
+check("01.weight_decay_step", weight_decay_step, hidden=True)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## 4 · L1 versus L2: sparsity
+#
+# The L1 penalty $\alpha\sum_i |w_i|$ (Tibshirani 1996, "lasso") has the subgradient
+# $\alpha\,\mathrm{sign}(w_i)$, a pull of constant size however small $w_i$ is, while the L2 pull
+# $\lambda w_i$ fades as $w_i \to 0$. So L1 can drive weights *to zero* and L2 only shrinks them.
+#
+# A catch when you try it: a plain (sub)gradient step on $\alpha|w|$ almost never lands exactly on
+# 0 — it jumps across zero and back by $\eta\alpha$. The **proximal step** fixes this: take the
+# gradient step on the data loss only, then apply
+# $$\operatorname{prox}_{\eta\alpha|\cdot|}(v) = \arg\min_w \tfrac12 (w - v)^2 + \eta\alpha|w| = \operatorname{sign}(v)\max(|v| - \eta\alpha,\ 0),$$
+# *soft thresholding*: every weight within $\eta\alpha$ of zero becomes exactly 0 (ISTA).
+#
+# Numeric check of the formula: minimize $\frac12(w - v)^2 + t|w|$ by brute force on a fine grid.
+
+# %%
+w_grid = np.linspace(-3, 3, 600_001)
+for v, t in [(2.0, 0.5), (-0.3, 0.5), (0.7, 0.7), (-1.4, 0.2)]:
+    brute = w_grid[np.argmin(0.5 * (w_grid - v) ** 2 + t * np.abs(w_grid))]
+    closed = float(playground.soft_threshold(jnp.float32(v), t))
+    print(f"v = {v:+.1f}, t = {t}: grid argmin {brute:+.5f}, soft threshold {closed:+.5f}")
+    assert abs(brute - closed) < 1e-4
+
+# %% [markdown]
+# A sparse problem: 50 features, 40 training points, only the first 5 true weights are non-zero.
+# Three runs from the same start: L2 in the loss, L1 in the loss (subgradient), and L1 by the
+# proximal step (`project=playground.prox_l1` runs after every SGD step).
+
+# %%
+d_sp, k_sp = 50, 5
+X_sp = jax.random.normal(jax.random.key(20), (240, d_sp), jnp.float32)
+w_true = jnp.zeros(d_sp).at[:k_sp].set(jnp.array([2.0, -1.5, 1.0, -0.8, 0.5]))
+y_sp = X_sp @ w_true + 0.1 * jax.random.normal(jax.random.key(21), (240,), jnp.float32)
+sparse_data = data.Dataset(X_sp[:40], y_sp[:40], X_sp[40:], y_sp[40:])
+sp_model = models.linear_regression(d_sp)
+sp_params, _ = sp_model.init(jax.random.key(22))
+
+
+def l1_on_weights(params, hp):
+    return regularization.l1_penalty(params, hp["l1"])
+
+
+sp_kw = dict(key=jax.random.key(23), epochs=200, batch_size=10)
+sp_runs = {
+    "L2 (lambda = 0.5)": train.fit(
+        sp_model,
+        sp_params,
+        sparse_data,
+        hp={"lr": 0.01, "l1": 0.0, "l2": 0.5},
+        penalty=playground.penalty,
+        project=playground.prox_l1,
+        **sp_kw,
+    ),
+    "L1 subgradient (alpha = 0.1)": train.fit(
+        sp_model, sp_params, sparse_data, hp={"lr": 0.01, "l1": 0.1}, penalty=l1_on_weights, **sp_kw
+    ),
+    "L1 proximal (alpha = 0.1)": train.fit(
+        sp_model,
+        sp_params,
+        sparse_data,
+        hp={"lr": 0.01, "l1": 0.1, "l2": 0.0},
+        penalty=playground.penalty,
+        project=playground.prox_l1,
+        **sp_kw,
+    ),
+}
+for name, run in sp_runs.items():
+    w = np.asarray(run.params["w"])
+    print(
+        f"{name:>30}: exact zeros {int(np.sum(w == 0)):2d}/{d_sp}, |w| < 1e-3: {int(np.sum(np.abs(w) < 1e-3)):2d}, "
+        f"test loss {run.history['test_loss'][-1]:.4f}"
+    )
+
+# %% [markdown]
+# **What to notice.** Only the proximal run has exact zeros (count printed above). The
+# subgradient run leaves the irrelevant weights hovering around zero with magnitudes about
+# $\eta\alpha$; L2 leaves every weight non-zero. Now the **regularization paths**: the final
+# $|w_i|$ against the penalty strength, for 32 strengths at once with `train.sweep`.
+
+# %%
+strengths = np.logspace(-3, 1, 32).astype(np.float32)
+path_l1 = train.sweep(
+    sp_model,
+    sp_params,
+    sparse_data,
+    hp={"lr": 0.01, "l1": strengths, "l2": 0.0},
+    penalty=playground.penalty,
+    project=playground.prox_l1,
+    **sp_kw,
+)
+path_l2 = train.sweep(
+    sp_model,
+    sp_params,
+    sparse_data,
+    hp={"lr": 0.01, "l1": 0.0, "l2": strengths},
+    penalty=playground.penalty,
+    project=playground.prox_l1,
+    **sp_kw,
+)
+zeros_l1 = (np.asarray(path_l1.params["w"]) == 0).sum(axis=1)
+zeros_l2 = (np.asarray(path_l2.params["w"]) == 0).sum(axis=1)
+print("exact zeros along the L1 path:", zeros_l1.tolist())
+print("exact zeros along the L2 path:", zeros_l2.tolist())
+
+fig, axes = viz.figure(3, width=3.6)
+for ax, path, title in (
+    (axes[0], path_l2, "L2: shrinks"),
+    (axes[1], path_l1, "L1 (proximal): zeros"),
+):
+    W = np.abs(np.asarray(path.params["w"]))
+    ax.plot(strengths, W[:, k_sp:], color="0.7", lw=0.7)
+    ax.plot(strengths, W[:, :k_sp], lw=1.5)
+    ax.set_xscale("log")
+    ax.set_yscale("symlog", linthresh=1e-3)
+    ax.set_xlabel("penalty strength")
+    ax.set_ylabel("|w_i|  (colored: the 5 true features)")
+    ax.set_title(title)
+i_show = int(np.argmin(np.abs(strengths - 0.1)))
+bins = np.linspace(-2.2, 2.2, 45)
+axes[2].hist(np.asarray(path_l2.params["w"][i_show]), bins=bins, alpha=0.6, label="L2")
+axes[2].hist(np.asarray(path_l1.params["w"][i_show]), bins=bins, alpha=0.6, label="L1 proximal")
+axes[2].set_yscale("log")
+axes[2].set_title(f"weights at strength {strengths[i_show]:.3g}")
+axes[2].legend()
+viz.show(fig)
+
+# %% [markdown]
+# **What to notice.** Along the L1 path the irrelevant (grey) weights hit exactly zero one after
+# another and the true features survive longest — L1 *selects* features. Along the L2 path all
+# weights shrink smoothly and none reaches zero. The histogram: a spike at 0 for L1.
+#
+# ### Exercise 3 · soft thresholding (2 points)
+# Write `soft_threshold(w, t)`, the proximal step of $t|w|$, elementwise for any array `w`; raise
+# `ValueError` when `t < 0`.
+
+
+# %% [solution] id=ex01-soft-threshold
+def soft_threshold(w, t):
+    """Return sign(w) * max(|w| - t, 0); raise ValueError for t < 0."""
+    ### BEGIN SOLUTION
+    if t < 0:
+        raise ValueError(f"t must be >= 0, got {t}")
+    return jnp.sign(w) * jnp.maximum(jnp.abs(w) - t, 0.0)
+    ### END SOLUTION
+
+
+# %% [tests] id=ch01-test-soft-threshold points=2
+check("01.soft_threshold", soft_threshold)
+### BEGIN HIDDEN TESTS
+check("01.soft_threshold", soft_threshold, hidden=True)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## 5 · Adam + L2 is not weight decay: AdamW
+#
+# > **Myth:** (seed 004) "L1/L2 regularization is not suitable for Adam." **Fact:** an L2 term in
+# > the loss works with Adam — it is still a valid penalty and Adam minimizes the penalized loss —
+# > but it is *not* weight decay any more, because Adam divides the whole gradient, penalty
+# > included, by $\sqrt{\hat v}$ coordinate by coordinate. AdamW (Loshchilov & Hutter 2019)
+# > *decouples* the decay: $w \leftarrow w - \eta\big(\hat m/(\sqrt{\hat v} + \epsilon) + \lambda w\big)$.
+#
+# In `lessonlib.optim` the difference is only the order of a chain:
+#
+# ```
+# Adam + L2: chain(add_decayed_weights(lam), scale_by_adam(), scale_by_learning_rate(lr))
+# AdamW:     chain(scale_by_adam(), add_decayed_weights(lam), scale_by_learning_rate(lr))
+# ```
+#
+# With SGD the two orders are the same (section 3). With Adam, after many steps the penalty's share
+# of one update is about $\eta\lambda w_i / \sqrt{\hat v_i}$: coordinates with large gradients are
+# hardly decayed. Numeric check first — the first chain *is* Adam on the penalized loss:
+
+# %%
+lr_a, lam_a = 0.01, 0.1
+w_a = jnp.array([1.0, -2.0, 0.5])
+g_a = jnp.array([0.3, 0.1, -2.0])
+adam_l2 = optim.chain(
+    optim.add_decayed_weights(lam_a), optim.scale_by_adam(), optim.scale_by_learning_rate(lr_a)
+)
+u_chain, _ = adam_l2.update(g_a, adam_l2.init(w_a), w_a)
+u_loss, _ = optim.adam(lr_a).update(g_a + lam_a * w_a, optim.adam(lr_a).init(w_a))
+print("chain(add_decayed_weights, adam):", np.asarray(u_chain))
+print("adam on grad of loss + L2      :", np.asarray(u_loss))
+assert jnp.allclose(u_chain, u_loss)
+u_w, _ = optim.adamw(lr_a, weight_decay=lam_a).update(
+    jnp.zeros(3), optim.adamw(lr_a, weight_decay=lam_a).init(w_a), w_a
+)
+print(
+    "AdamW with zero gradient: update =",
+    np.asarray(u_w),
+    "= -lr*lam*w =",
+    np.asarray(-lr_a * lam_a * w_a),
+)
+assert jnp.allclose(u_w, -lr_a * lam_a * w_a)
+
+# %% [markdown]
+# Now the effect in training: linear regression with three features of very different scales
+# (standard deviations 10, 1 and 0.1), so the three gradients differ by orders of magnitude. We
+# train with Adam + L2 and with AdamW (same $\eta$, same $\lambda$) and read the gradient scale
+# $\sqrt{\hat v_i}$ from Adam's state at the end. The per-step decay factor of coordinate $i$ is
+# $\eta\lambda$ for AdamW and $\approx \eta\lambda/\sqrt{\hat v_i}$ for Adam + L2.
+
+# %%
+scales = jnp.array([10.0, 1.0, 0.1])
+X_ad = jax.random.normal(jax.random.key(30), (512, 3), jnp.float32) * scales
+y_ad = X_ad @ jnp.ones(3) + 0.5 * jax.random.normal(jax.random.key(31), (512,), jnp.float32)
+batches = jax.random.randint(jax.random.key(32), (3000, 32), 0, 512)
+
+
+def run_optimizer(opt, lam_in_loss):
+    def loss(w, idx):
+        return 0.5 * jnp.mean((X_ad[idx] @ w - y_ad[idx]) ** 2) + lam_in_loss / 2 * jnp.sum(w**2)
+
+    def step(carry, idx):
+        w, state = carry
+        updates, state = opt.update(jax.grad(loss)(w, idx), state, w)
+        return (optim.apply_updates(w, updates), state), None
+
+    w0 = jnp.ones(3)
+    return jax.jit(lambda w: jax.lax.scan(step, (w, opt.init(w)), batches)[0])(w0)
+
+
+lam_ad, lr_ad = 0.5, 0.01
+w_adam_l2, s_adam_l2 = run_optimizer(optim.adam(lr_ad), lam_ad)
+w_adamw, s_adamw = run_optimizer(optim.adamw(lr_ad, weight_decay=lam_ad), 0.0)
+ridge = jnp.linalg.solve(X_ad.T @ X_ad / 512 + lam_ad * jnp.eye(3), X_ad.T @ y_ad / 512)
+
+
+def grad_scale(state):
+    adam_state = state[0]  # the ScaleByAdamState inside the chain
+    return np.sqrt(np.asarray(adam_state.nu) / (1 - 0.999 ** int(adam_state.count)))
+
+
+print(
+    f"{'feature std':>12} {'sqrt(v_hat)':>12} {'decay/step Adam+L2':>19} {'decay/step AdamW':>17} "
+    f"{'w Adam+L2':>10} {'w AdamW':>8} {'w ridge':>8}"
+)
+v_l2 = grad_scale(s_adam_l2)
+for i in range(3):
+    print(
+        f"{float(scales[i]):12.1f} {v_l2[i]:12.4g} {lr_ad * lam_ad / (v_l2[i] + 1e-8):19.3g} "
+        f"{lr_ad * lam_ad:17.3g} {float(w_adam_l2[i]):10.4f} {float(w_adamw[i]):8.4f} {float(ridge[i]):8.4f}"
+    )
+
+# %% [markdown]
+# **What to notice** (numbers above). Under Adam + L2 the decay per step differs by orders of
+# magnitude between the coordinates: the weight of the large-scale feature is barely decayed, the
+# one with tiny gradients is decayed hardest. AdamW decays every coordinate by the same
+# $\eta\lambda$ per step. Adam + L2 ends near the ridge solution of the penalized loss (it does
+# minimize it), AdamW ends elsewhere: the two are different regularizers, and only AdamW's
+# strength is independent of the gradient scale — which is why AdamW's $\lambda$ transfers
+# between layers and models, and why Loshchilov & Hutter found it generalizes better.
+#
+# ## 6 · Slider panels
+#
+# ### λ, live
+# Move $\lambda$ (log scale; release the handle to retrain). Each move retrains the d2l model
+# from scratch — 100 epochs in one compiled call, no recompilation because $\lambda$ is a traced
+# value — and redraws the curves and $\|w\|$. Grey: the $\lambda = 0$ run for comparison.
+
+# %%
+lam_fig, (ax_loss, ax_norm) = viz.figure(2)
+epochs_axis = np.arange(1, 101)
+ax_loss.plot(epochs_axis, h0["test_loss"], color="0.75", lw=1, label="test, lambda = 0")
+(line_train,) = ax_loss.plot([], [], color=viz.COLORS["train"], label="train", animated=True)
+(line_test,) = ax_loss.plot([], [], color=viz.COLORS["test"], label="test", animated=True)
+ax_loss.set(yscale="log", xlim=(1, 100), ylim=(1e-7, 1e3), xlabel="epoch", ylabel="loss")
+ax_loss.legend(loc="lower left", fontsize=8)
+lam_title = ax_loss.set_title("", animated=True)
+(line_norm,) = ax_norm.plot([], [], color=viz.COLORS["norm"], animated=True)
+ax_norm.set(
+    xlim=(1, 100), ylim=(0, 1.1 * float(h0["w_norm"].max())), xlabel="epoch", ylabel="||w||"
+)
+norm_title = ax_norm.set_title("", animated=True)
+
+
+def draw_lambda(lam):
+    run = fit_d2l(lam)
+    h = run.history
+    line_train.set_data(epochs_axis, viz.finite(h["train_loss"]))
+    line_test.set_data(epochs_axis, viz.finite(h["test_loss"]))
+    line_norm.set_data(epochs_axis, h["w_norm"])
+    lam_title.set_text(f"lambda = {lam:.3g}: test loss {h['test_loss'][-1]:.3g}")
+    norm_title.set_text(f"||w|| = {h['w_norm'][-1]:.3g}")
+
+
+panel_lambda = viz.Panel(
+    lam_fig, draw_lambda, lam=viz.log_slider("lambda", value=3.0, min_exp=-3, max_exp=2)
+)
+panel_lambda
+
+# %% [markdown]
+# Kernel-side time of one update (retrain + redraw), measured over a few values (the first render
+# above is not counted); and a check that moving the slider compiled nothing new:
+
+# %%
+compiles_before = train.compile_count()
+for v in (0.001, 0.01, 0.1, 0.3, 1.0, 10.0, 100.0, 3.0):
+    panel_lambda.update(lam=v)
+lambda_ms = panel_lambda.times_ms[1:]
+print(
+    f"lambda panel: median {np.median(lambda_ms):.1f} ms per update (max {max(lambda_ms):.1f} ms), "
+    f"new compilations: {train.compile_count() - compiles_before}"
+)
+
+# %% [markdown]
+# ### A 2-D playground
+# In the spirit of TensorFlow Playground: pick a data set, its noise, the share of points used
+# for training (the rest are the test points, drawn smaller with white edges), the hidden layers,
+# the penalty (L1 by the proximal step, or L2) and its strength $\lambda$. The network (SGD with
+# momentum, 100 full-batch steps) retrains on every change; the left plot is its predicted
+# probability of class 1, the right plot its train/test loss. Float settings never recompile; a
+# new train share or hidden layout compiles once (a second or two), then it is cached.
+#
+# Try: spiral, noise 0.2, hidden 32-32, no penalty — then raise $\lambda$ with L2 and watch the
+# boundary smooth out; with L1, the title counts the weights that are exactly zero.
+
+# %%
+PG_EPOCHS, PG_STEPS, PG_LIM = 100, 64, 2.0
+pg_grid = playground.grid(PG_LIM, PG_STEPS)
+pg_fig, (ax_b, ax_l) = viz.figure(2, height=3.4)
+pg_image = ax_b.imshow(
+    np.zeros((PG_STEPS, PG_STEPS)),
+    origin="lower",
+    extent=(-PG_LIM, PG_LIM, -PG_LIM, PG_LIM),
+    cmap="RdBu_r",
+    vmin=0,
+    vmax=1,
+    alpha=0.75,
+    animated=True,
+)
+pg_train_pts = ax_b.scatter(
+    np.zeros(1),
+    np.zeros(1),
+    c=np.zeros(1),
+    cmap="RdBu_r",
+    vmin=0,
+    vmax=1,
+    s=16,
+    edgecolors="k",
+    linewidths=0.6,
+    animated=True,
+)
+pg_test_pts = ax_b.scatter(
+    np.zeros(1),
+    np.zeros(1),
+    c=np.zeros(1),
+    cmap="RdBu_r",
+    vmin=0,
+    vmax=1,
+    s=7,
+    edgecolors="w",
+    linewidths=0.4,
+    animated=True,
+)
+ax_b.set(xlim=(-PG_LIM, PG_LIM), ylim=(-PG_LIM, PG_LIM), aspect="equal")
+pg_title = ax_b.set_title("", animated=True, fontsize=9)
+pg_epochs = np.arange(1, PG_EPOCHS + 1)
+(pg_line_train,) = ax_l.plot([], [], color=viz.COLORS["train"], label="train", animated=True)
+(pg_line_test,) = ax_l.plot([], [], color=viz.COLORS["test"], label="test", animated=True)
+ax_l.set(
+    yscale="log",
+    xlim=(1, PG_EPOCHS),
+    ylim=(3e-3, 3),
+    xlabel="full-batch step",
+    ylabel="cross-entropy",
+)
+ax_l.legend(loc="lower left", fontsize=8)
+pg_loss_title = ax_l.set_title("", animated=True, fontsize=9)
+
+
+def draw_playground(dataset, noise, train_share, hidden, reg, lam):
+    res = playground.train_classifier(
+        dataset,
+        noise=noise,
+        train_share=train_share,
+        hidden=playground.ARCHITECTURES[hidden],
+        reg=reg,
+        lam=lam,
+        epochs=PG_EPOCHS,
+    )
+    h, ds = res.run.history, res.data
+    pg_image.set_data(
+        playground.predict_proba(res.model, res.run.params, pg_grid).reshape(PG_STEPS, PG_STEPS)
+    )
+    pg_train_pts.set_offsets(np.asarray(ds.x_train))
+    pg_train_pts.set_array(np.asarray(ds.y_train, np.float32))
+    pg_test_pts.set_offsets(np.asarray(ds.x_test))
+    pg_test_pts.set_array(np.asarray(ds.y_test, np.float32))
+    pg_line_train.set_data(pg_epochs, viz.finite(h["train_loss"]))
+    pg_line_test.set_data(pg_epochs, viz.finite(h["test_loss"]))
+    zeros, total = playground.count_zeros(res.run.params)
+    pen = "no penalty" if reg == "none" else f"{reg} lambda = {lam:.3g}"
+    pg_title.set_text(f"{dataset}: {pen}, zero weights {zeros}/{total}")
+    pg_loss_title.set_text(f"train acc {h['train_acc'][-1]:.2f}, test acc {h['test_acc'][-1]:.2f}")
+
+
+panel_playground = viz.Panel(
+    pg_fig,
+    draw_playground,
+    dataset=widgets.Dropdown(options=list(data.TOY_2D), value="moons", description="data"),
+    noise=viz.slider("noise", value=0.25, min=0.0, max=0.5, step=0.05),
+    train_share=viz.slider("train share", value=0.3, min=0.1, max=0.9, step=0.1),
+    hidden=widgets.Dropdown(
+        options=list(playground.ARCHITECTURES), value="32-32", description="hidden"
+    ),
+    reg=widgets.ToggleButtons(
+        options=list(playground.REGULARIZERS), value="L2", description="penalty"
+    ),
+    lam=viz.log_slider("lambda", value=1e-3, min_exp=-4, max_exp=0),
+)
+panel_playground
+
+# %%
+compiles_before = train.compile_count()
+n_before = len(panel_playground.times_ms)
+for settings in (
+    {"lam": 1e-4},
+    {"lam": 1e-2},
+    {"lam": 0.1},
+    {"reg": "L1", "lam": 1e-2},
+    {"reg": "none"},
+    {"noise": 0.1},
+    {"dataset": "circles"},
+    {"dataset": "spiral", "reg": "L2", "lam": 1e-3},
+):
+    panel_playground.update(**settings)
+pg_ms = panel_playground.times_ms[n_before:]
+print(
+    f"playground: median {np.median(pg_ms):.1f} ms per update (max {max(pg_ms):.1f} ms), "
+    f"new compilations for float settings and data sets: {train.compile_count() - compiles_before}"
+)
+
+# %% [markdown]
+# ## 7 · Choosing λ on a validation split
+#
+# $\lambda$ is a hyperparameter: it cannot be learned from the training loss (which always prefers
+# $\lambda = 0$), and choosing it with the test set makes the test score optimistic — the test set
+# would then be part of training. Hold out a **validation** split instead, pick $\lambda$ there,
+# and touch the test set once at the end.
+#
+# The setup (`playground.SELECTION`): noisy moons, the 2-32-32-2 network, 60 training points, 60
+# validation points, 400 test points. `train_val` has the validation points in its test slot, so
+# after a sweep `history["test_loss"]` is the **validation** loss.
+
+# %% [readonly] id=ch01-selection-setup
+train_val, train_test = playground.selection_splits()
+lams = np.asarray(playground.SELECTION["lams"], np.float32)
+sel_lr = playground.SELECTION["lr"]
+sel_model = playground.classifier(playground.SELECTION["hidden"])
+sel_params = playground.initial_params(playground.SELECTION["hidden"], 0)
+sel_kwargs = dict(
+    key=jax.random.key(0),
+    epochs=playground.SELECTION["epochs"],
+    batch_size=60,
+    optimizer=playground.optimizer,
+    penalty=playground.penalty,
+    project=playground.prox_l1,
+)
+print("lr:", sel_lr, " lams:", np.round(lams, 5).tolist())
+print(
+    "train",
+    train_val.x_train.shape,
+    "validation",
+    train_val.x_test.shape,
+    "test",
+    train_test.x_test.shape,
+)
+
+# %% [markdown]
+# ### Exercise 4 · pick λ (2 points)
+# Run `train.sweep(sel_model, sel_params, train_val, hp={"lr": sel_lr, "l1": 0.0, "l2": lams}, **sel_kwargs)`,
+# take the final validation loss of every run and set `lam_best` to the $\lambda$ (one of `lams`,
+# a float) with the smallest one.
+
+# %% [solution] id=ex01-lam-best
+### BEGIN SOLUTION
+val_runs = train.sweep(
+    sel_model, sel_params, train_val, hp={"lr": sel_lr, "l1": 0.0, "l2": lams}, **sel_kwargs
+)
+lam_best = float(lams[np.argmin(val_runs.history["test_loss"][:, -1])])
+### END SOLUTION
+
+# %% [tests] id=ch01-test-lam-best points=2
+check("01.lam_best", lam_best)
+### BEGIN HIDDEN TESTS
+check("01.lam_best", lam_best, hidden=True)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# The three curves, computed with the library (so they appear even before you solve the
+# exercise): training loss falls as $\lambda \to 0$, validation and test loss are U-shaped.
+
+# %%
+sel_val = playground.selection_sweep(train_val, lams).history
+sel_test = playground.selection_sweep(train_test, lams).history
+i_val = int(np.argmin(sel_val["test_loss"][:, -1]))
+fig, axes = viz.figure(1, width=5)
+axes[0].plot(lams, sel_val["train_loss"][:, -1], "o-", color=viz.COLORS["train"], label="train")
+axes[0].plot(lams, sel_val["test_loss"][:, -1], "s-", color="#ff7f0e", label="validation")
+axes[0].plot(lams, sel_test["test_loss"][:, -1], "^-", color=viz.COLORS["test"], label="test")
+axes[0].axvline(lams[i_val], color="k", ls=":", lw=1)
+axes[0].set(xscale="log", yscale="log", xlabel="lambda", ylabel="final loss")
+axes[0].legend()
+viz.show(fig)
+print(
+    f"validation picks lambda = {lams[i_val]:.3g}: test loss {sel_test['test_loss'][i_val, -1]:.3f} "
+    f"(lambda -> 0: {sel_test['test_loss'][0, -1]:.3f}, largest lambda: {sel_test['test_loss'][-1, -1]:.3f})"
+)
+
+# %% [markdown]
+# ## Sharp bits
+#
+# - **Penalize weights, not biases.** A bias does not make the function wigglier; `l2_penalty`
+#   and `weight_mask` skip leaves not named `"w"` (and d2l's concise version puts `weight_decay`
+#   only on `net[0].weight`).
+# - **Conventions differ by a factor of 2.** Here (and in d2l, PyTorch's `weight_decay`, optax's
+#   `add_decayed_weights`) the penalty is $\frac\lambda2\|w\|^2$ with gradient $\lambda w$. Keras'
+#   `regularizers.l2(0.01)` (seeds 001, 004) adds $0.01\sum w^2$ — twice the gradient — and seed
+#   002 writes $L + \lambda\sum_i w_i^2$. Compare λ values across libraries with care.
+# - **Keras regularizers + Adam is "Adam + L2".** `kernel_regularizer` puts the term into the
+#   loss, so with Adam it is rescaled per coordinate; use `AdamW` (`weight_decay=`) for decoupled
+#   decay. PyTorch's `Adam(weight_decay=...)` is also L2-in-the-loss; `AdamW` is the decoupled one.
+# - **AdamW's decay is multiplied by the learning rate** in optax, PyTorch, Keras and
+#   `lessonlib.optim` (the paper multiplies only by the schedule): a learning-rate schedule also
+#   schedules the decay.
+# - **Subgradient L1 does not give exact zeros**; use the proximal step (soft thresholding) if you
+#   want a sparse model, and count zeros with `== 0`, not by eye.
+# - **$\eta\lambda$ must stay below 1** (below 2 to avoid divergence) or the "decay" flips signs.
+#   A learning rate that is too large is reported, not crashed on: `train.fit` warns and
+#   `Run.diverged_at()` names the epoch.
+# - **Seed 003's data formula says $\epsilon \sim \mathcal N(0, 0.1^2)$**; d2l v0.17's code (and
+#   `lessonlib.data.synthetic_linear`) uses standard deviation 0.01.
+# - **Define penalty/optimizer functions once.** `train.fit` compiles per function object; a new
+#   `lambda` inside a slider callback would recompile on every move (`train.compile_count()`).
+#
+# ## References
+#
+# - A. Zhang, Z. C. Lipton, M. Li, A. J. Smola. *Dive into Deep Learning*, v0.17, §4.5 "Weight
+#   Decay" (and §4.4 on model selection, under- and overfitting).
+# - A. Krogh, J. A. Hertz (1992). A simple weight decay can improve generalization. *NeurIPS 4*.
+# - R. Tibshirani (1996). Regression shrinkage and selection via the lasso. *J. R. Stat. Soc. B* 58(1).
+# - I. Loshchilov, F. Hutter (2019). Decoupled weight decay regularization. *ICLR*.
+# - A. Beck, M. Teboulle (2009). A fast iterative shrinkage-thresholding algorithm for linear
+#   inverse problems. *SIAM J. Imaging Sciences* 2(1) — proximal gradient / ISTA.
+# - D. Smilkov, S. Carter (2016). TensorFlow Playground.
+#
+# ## Glossary / 术语表
+#
+# | English | 中文 | meaning |
+# |---|---|---|
+# | overfitting | 过拟合 | small training error, large test error: the model fits noise |
+# | underfitting | 欠拟合 | the training error itself stays large: the model is too simple or too constrained |
+# | generalization | 泛化 | performance on data not seen during training |
+# | bias | 偏差 | error of the average prediction over training sets |
+# | variance | 方差 | how much predictions change from one training set to another |
+# | regularization | 正则化 | any change that lowers test error without lowering training error, e.g. a penalty |
+# | weight decay | 权重衰减 / 权重衰退 | multiplying the weights by $1 - \eta\lambda$ each step; the same as an L2 penalty for SGD |
+# | L2 penalty | L2 正则化（岭回归） | $\frac\lambda2\lVert w\rVert^2$ added to the loss |
+# | L1 penalty (lasso) | L1 正则化（套索） | $\alpha\sum_i \lvert w_i\rvert$ added to the loss; gives sparse weights |
+# | Lagrange multiplier | 拉格朗日乘子 | $\mu$ turning the constraint $\lVert w\rVert^2\le\theta$ into a penalty, $\lambda = 2\mu$ |
+# | soft thresholding | 软阈值 | $\mathrm{sign}(w)\max(\lvert w\rvert - t, 0)$, the proximal step of L1 |
+# | sparsity | 稀疏性 | many weights exactly zero |
+# | regularization path | 正则化路径 | the fitted weights as a function of the penalty strength |
+# | validation set | 验证集 | held-out data for choosing hyperparameters such as $\lambda$ |
+# | hyperparameter | 超参数 | a setting chosen outside training, e.g. $\lambda$, $\eta$ |
+# | decoupled weight decay (AdamW) | 解耦权重衰减 | decay applied outside Adam's per-coordinate rescaling |
+
+# %%
+print(f"notebook ran in {time.perf_counter() - notebook_start:.1f} s (after imports)")

@@ -1,0 +1,178 @@
+"""lessonlib.playground and the chapter 01 exercise specs, against independent references."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from lessonlib import playground, train
+from lessonlib.exercises import Case, Outcome, evaluate, get
+
+
+def test_soft_threshold_is_the_prox_of_abs():
+    """Closed form vs brute-force argmin of 1/2 (w - v)^2 + t |w| on a fine grid."""
+    grid = np.linspace(-4, 4, 800_001)
+    for v in (-3.0, -0.4, 0.0, 0.2, 1.7):
+        for t in (0.0, 0.3, 1.0):
+            brute = grid[np.argmin(0.5 * (grid - v) ** 2 + t * np.abs(grid))]
+            assert abs(float(playground.soft_threshold(jnp.float32(v), t)) - brute) < 1e-4
+    with pytest.raises(ValueError, match="t must be >= 0"):
+        playground.soft_threshold(jnp.ones(3), -0.1)
+
+
+def test_prox_l1_thresholds_weights_only():
+    params = {
+        "dense": [{"w": jnp.array([[0.05, -2.0], [0.5, -0.01]]), "b": jnp.array([0.01, -0.01])}]
+    }
+    out = playground.prox_l1(params, {"lr": jnp.float32(0.1), "l1": jnp.float32(1.0)})
+    np.testing.assert_allclose(out["dense"][0]["w"], [[0.0, -1.9], [0.4, 0.0]], atol=1e-7)
+    np.testing.assert_array_equal(out["dense"][0]["b"], params["dense"][0]["b"])  # untouched
+    assert playground.count_zeros(out) == (2, 4)
+    same = playground.prox_l1(params, {"lr": 0.1, "l1": 0.0})
+    np.testing.assert_array_equal(same["dense"][0]["w"], params["dense"][0]["w"])
+
+
+def test_reg_hp_validates():
+    assert playground.reg_hp("L1", 0.5) == {"l1": 0.5, "l2": 0.0}
+    assert playground.reg_hp("L2", 0.5) == {"l1": 0.0, "l2": 0.5}
+    assert playground.reg_hp("none", 0.5) == {"l1": 0.0, "l2": 0.0}
+    with pytest.raises(ValueError, match="reg must be one of"):
+        playground.reg_hp("L3", 0.1)
+    with pytest.raises(ValueError, match="lam must be"):
+        playground.reg_hp("L2", -1.0)
+    with pytest.raises(ValueError, match="lr must be"):
+        playground.train_classifier(lr=0.0)
+    with pytest.raises(ValueError, match="name must be one of"):
+        playground.train_classifier("squares")
+
+
+def test_playground_float_settings_do_not_recompile_and_l1_gives_zeros():
+    base = playground.train_classifier("moons", noise=0.2, hidden=(8, 8), reg="L2", lam=1e-3)
+    assert base.run.history["train_acc"][-1] > 0.9
+    before = train.compile_count()
+    runs = {
+        (reg, lam): playground.train_classifier(
+            "moons", noise=noise, hidden=(8, 8), reg=reg, lam=lam
+        )
+        for reg, lam, noise in (
+            ("L2", 0.1, 0.2),
+            ("L1", 0.01, 0.2),
+            ("none", 0.0, 0.3),
+            ("L2", 1.0, 0.1),
+        )
+    }
+    runs[("circles", 0)] = playground.train_classifier("circles", hidden=(8, 8))
+    assert train.compile_count() == before
+    zeros, total = playground.count_zeros(runs[("L1", 0.01)].run.params)
+    assert 0 < zeros < total
+    assert playground.count_zeros(runs[("L2", 0.1)].run.params)[0] == 0
+    # a strong L2 penalty shrinks the weights
+    assert runs[("L2", 1.0)].run.history["w_norm"][-1] < base.run.history["w_norm"][-1]
+    # same arguments, same run
+    again = playground.train_classifier("moons", noise=0.2, hidden=(8, 8), reg="L2", lam=1e-3)
+    np.testing.assert_array_equal(again.run.history["test_loss"], base.run.history["test_loss"])
+
+
+def test_predict_proba_is_softmax_of_logits():
+    res = playground.train_classifier("circles", hidden=(4,), epochs=20)
+    x = playground.grid(1.5, 5)
+    assert x.shape == (25, 2)
+    logits, _ = res.model.apply(res.run.params, {}, x)
+    ref = 1 / (
+        1 + np.exp(-(np.asarray(logits[:, 1], np.float64) - np.asarray(logits[:, 0], np.float64)))
+    )
+    np.testing.assert_allclose(
+        playground.predict_proba(res.model, res.run.params, x), ref, rtol=1e-5
+    )
+    linear = playground.classifier(())
+    assert len(playground.initial_params((), 0)["dense"]) == 1 and linear.loss == "xent"
+
+
+# --------------------------------------------------------------------------- exercise specs
+
+
+def _right_answers():
+    return {
+        "01.l2_penalty": lambda w, lam: lam / 2 * jnp.sum(w**2),
+        "01.weight_decay_step": lambda w, g, lr, lam: (1 - lr * lam) * w - lr * g,
+        "01.soft_threshold": playground.soft_threshold,
+    }
+
+
+@pytest.mark.parametrize("eid", ["01.l2_penalty", "01.weight_decay_step", "01.soft_threshold"])
+def test_correct_answers_pass_visible_and_hidden(eid):
+    assert evaluate(get(eid), _right_answers()[eid], hidden=True).passed
+
+
+@pytest.mark.parametrize(
+    ("eid", "wrong", "named"),
+    [
+        ("01.l2_penalty", lambda w, lam: lam / 2 * jnp.sum(w), "square is lost"),
+        ("01.l2_penalty", lambda w, lam: lam * jnp.sum(w**2), "1/2 is missing"),
+        ("01.l2_penalty", lambda w, lam: lam / 2 * jnp.mean(w**2), "mean"),
+        (
+            "01.weight_decay_step",
+            lambda w, g, lr, lam: (1 - lam) * w - lr * g,
+            "not multiplied by the learning rate",
+        ),
+        (
+            "01.weight_decay_step",
+            lambda w, g, lr, lam: (1 - lr * lam) * (w - lr * g),
+            "after the gradient step",
+        ),
+        ("01.soft_threshold", lambda w, t: w - t * jnp.sign(w), "subgradient"),
+        ("01.soft_threshold", lambda w, t: jnp.where(jnp.abs(w) > t, w, 0.0), "hard thresholding"),
+    ],
+)
+def test_wrong_answers_fail_with_the_mistake_named(eid, wrong, named):
+    report = evaluate(get(eid), wrong, hidden=True)
+    assert not report.passed
+    assert any(named in why for _, why in report.failures), report.message()
+
+
+def test_soft_threshold_must_reject_negative_t():
+    report = evaluate(
+        get("01.soft_threshold"),
+        lambda w, t: jnp.sign(w) * jnp.maximum(jnp.abs(w) - t, 0),
+        hidden=True,
+    )
+    assert [c.note for c, _ in report.failures] == ["t < 0 must raise ValueError"]
+
+
+def test_lam_best_judge():
+    from lessonlib.exercises import ch01
+
+    ref = ch01._selection_losses()
+    lams = ref["lams"]
+    i_val, i_train = int(np.argmin(ref["val"])), int(np.argmin(ref["train"]))
+    assert 0 < i_val < len(lams) - 1  # an interior optimum: the exercise is not "take the extreme"
+    assert i_train == 0  # training loss prefers the weakest penalty
+    ex = get("01.lam_best")
+    assert evaluate(ex, float(lams[i_val]), hidden=True).passed
+    msg = ex.judge(Case(kwargs={"check": "best"}), Outcome(value=float(lams[i_train])))
+    assert msg is not None and "TRAINING" in msg
+    assert "not one of" in ex.judge(Case(kwargs={"check": "grid"}), Outcome(value=0.123456))
+    assert "must be a number" in ex.judge(Case(kwargs={"check": "grid"}), Outcome(value="0.01"))
+    assert ex.judge(Case(), Outcome(error="NameError: name 'lam_best' is not defined")).startswith(
+        "NameError"
+    )
+
+
+def test_ch00_demo_exercise():
+    ex = get("00.squared_loss")
+    assert evaluate(ex, lambda y_hat, y: jnp.mean((y_hat - y) ** 2 / 2), hidden=True).passed
+    assert not evaluate(ex, lambda y_hat, y: jnp.mean((y_hat - y) ** 2), hidden=True).passed
+
+
+def test_selection_splits_are_disjoint_and_shaped():
+    train_val, train_test = playground.selection_splits()
+    cfg = playground.SELECTION
+    assert train_val.x_train.shape == (cfg["n_train"], 2)
+    assert train_val.x_test.shape == (cfg["n_val"], 2) and train_test.x_test.shape == (
+        cfg["n_test"],
+        2,
+    )
+    np.testing.assert_array_equal(train_val.x_train, train_test.x_train)
+    rows = {tuple(np.round(r, 6)) for r in np.asarray(train_val.x_test)}
+    assert not rows & {tuple(np.round(r, 6)) for r in np.asarray(train_test.x_test)}
+    assert jax.numpy.issubdtype(train_val.y_train.dtype, jnp.integer)
