@@ -64,7 +64,7 @@ class Exercise:
     points: float
     cases: tuple[Case, ...]
     hidden: tuple[Case, ...] = ()
-    reference: Callable | None = None  # trusted implementation, same signature as the learner's
+    reference: Any = None  # trusted implementation (same signature), or for a value: it or a thunk
     judge: Callable[[Case, Outcome], str | None] | None = None  # custom verdict: None = pass
     kind: str = "function"  # or "value": the learner defines a variable, compared as one case
     rtol: float = 1e-5
@@ -167,9 +167,18 @@ def run_case(exercise: Exercise, fn: Any, case: Case) -> Outcome:
 
 
 def expected_outcome(exercise: Exercise, case: Case) -> Outcome:
-    """The reference's outcome on ``case`` (trusted code only)."""
+    """The reference's outcome on ``case`` (trusted code only).
+
+    For a ``kind="value"`` exercise the reference is the expected value itself, or a function of no
+    arguments that computes it.
+    """
     if exercise.reference is None:
         raise ValueError(f"{exercise.id} has no reference implementation")
+    if exercise.kind == "value" and callable(exercise.reference):
+        try:
+            return Outcome(value=to_plain(exercise.reference()))
+        except Exception as e:
+            return Outcome(error=f"{type(e).__name__}: {e}")
     return run_case(exercise, exercise.reference, case)
 
 

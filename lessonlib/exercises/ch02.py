@@ -1,0 +1,341 @@
+"""Chapter 02 (dropout): implement dropout, fix the seed's dropout, MC-dropout prediction.
+
+Dropout is random, so its checks are statistical: probes call the learner's function on large
+inputs with several keys and return plain arrays; the judges compare means and zero fractions with
+tolerances derived from the sample size (5 standard deviations of the sample mean), and name the
+usual mistakes in their messages.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from lessonlib.exercises import Case, Exercise, Key, Outcome
+
+N = 100_000  # units per statistical probe
+Z = 5.0  # standard deviations allowed
+
+
+# --------------------------------------------------------------------------- 02.dropout
+
+
+def _probe_stats(fn, x, rate, *, key):
+    """Outputs for two keys derived from ``key`` and for ``key`` again (plain arrays)."""
+    import jax
+
+    k1, k2 = jax.random.fold_in(key, 1), jax.random.fold_in(key, 2)
+    return {
+        "x": x,
+        "a": fn(x, rate, key=k1, train=True),
+        "b": fn(x, rate, key=k2, train=True),
+        "a_again": fn(x, rate, key=k1, train=True),
+    }
+
+
+def _probe_eval(fn, x, rate):
+    return fn(x, rate, train=False)
+
+
+def _probe_no_key(fn, x, rate):
+    return fn(x, rate, train=True)
+
+
+def _dropout_stats_verdict(x, outs, rate: float, what: str = "dropout(x)") -> str | None:
+    """Check mean, zero fraction, survivor scale and key dependence of dropout outputs."""
+    x = np.asarray(x, np.float64)
+    c = float(x.flat[0])
+    a, b, a2 = (np.asarray(outs[k], np.float64) for k in ("a", "b", "a_again"))
+    for name, y in (("a", a), ("b", b)):
+        if y.shape != x.shape:
+            return f"expected the output to have the input's shape {x.shape}, got {y.shape}"
+        del name
+    n = x.size
+    mean = a.mean()
+    tol = Z * abs(c) * math.sqrt(rate / ((1 - rate) * n)) + 1e-6 * abs(c)
+    if abs(mean - c) > tol:
+        ratio = mean / c
+        why = ""
+        if rate > 0 and abs(ratio - rate / (1 - rate)) < 0.02:
+            why = " Are you keeping units with probability p instead of 1-p?"
+        elif abs(ratio - (1 - rate)) < 0.02:
+            why = " Did you forget to divide the survivors by 1-p?"
+        elif abs(ratio - 1 / (1 - rate)) < 0.02:
+            why = " Are you scaling every unit by 1/(1-p) without zeroing any?"
+        return (
+            f"mean of {what} is {ratio:.2f}*x, expected x (rate p = {rate}; tolerance "
+            f"{tol / abs(c):.4f}*x from {n} samples).{why}"
+        )
+    zeros = (a == 0).mean()
+    ztol = Z * math.sqrt(rate * (1 - rate) / n)
+    if abs(zeros - rate) > ztol:
+        return f"{zeros:.3f} of the units are zero, expected a fraction p = {rate}"
+    kept = a != 0
+    if kept.any() and not np.allclose(a[kept], c / (1 - rate), rtol=1e-5):
+        return f"kept units should equal x/(1-p) = {c / (1 - rate):.4g}, got e.g. {a[kept][0]:.4g}"
+    if rate > 0 and np.array_equal(a == 0, b == 0):
+        return (
+            "two different keys gave the same mask: use the key you are given "
+            "(a fixed PRNGKey(0) repeats one mask every training step)"
+        )
+    if not np.array_equal(a, a2):
+        return "the same key gave two different masks: draw the mask from the key argument only"
+    return None
+
+
+def _judge_dropout(case: Case, outcome: Outcome) -> str | None:
+    rate = float(case.args[1])
+    kind = case.probe
+    bad_rate = not 0.0 <= rate < 1.0
+    if bad_rate:
+        if outcome.error is None:
+            return f"rate = {rate} is outside [0, 1): raise ValueError naming the rate"
+        if not outcome.error.startswith("ValueError"):
+            return f"rate = {rate}: expected ValueError, got {outcome.error}"
+        return None
+    if kind == "_probe_no_key":
+        if outcome.error is None:
+            return "train=True without a key must raise ValueError (a silent default key repeats masks)"
+        if not outcome.error.startswith("ValueError"):
+            return f"missing key: expected ValueError, got {outcome.error}"
+        return None
+    if outcome.error is not None:
+        return outcome.error
+    x = np.asarray(case.args[0])
+    if kind == "_probe_eval":
+        got = np.asarray(outcome.value)
+        if got.shape != x.shape or not np.array_equal(got, x):
+            return (
+                "train=False must return x unchanged (inverted dropout needs no test-time scaling)"
+            )
+        return None
+    if rate == 0.0:
+        for k in ("a", "b"):
+            if not np.array_equal(np.asarray(outcome.value[k]), x):
+                return "rate = 0 must return x exactly (nothing dropped, nothing rescaled)"
+        return None
+    return _dropout_stats_verdict(x, outcome.value, rate)
+
+
+def _dropout_reference(x, rate, *, key=None, train=True):
+    import jax
+    import jax.numpy as jnp
+
+    if not 0.0 <= float(rate) < 1.0:
+        raise ValueError(f"rate must lie in [0, 1), got {rate!r}")
+    if not train or rate == 0:
+        return x
+    if key is None:
+        raise ValueError("key is required when train=True")
+    keep = jax.random.bernoulli(key, 1.0 - rate, x.shape)
+    return jnp.where(keep, x / (1.0 - rate), 0.0)
+
+
+_ONES = np.full(N, 1.0, np.float32)
+_X = np.linspace(-1.0, 1.0, 12, dtype=np.float32).reshape(3, 4)
+
+_DROPOUT_PROBES = {"_probe_stats": _probe_stats, "_probe_eval": _probe_eval}
+_DROPOUT_PROBES["_probe_no_key"] = _probe_no_key
+
+dropout_exercise = Exercise(
+    id="02.dropout",
+    name="dropout",
+    points=3,
+    cases=(
+        Case(
+            (_ONES, 0.3), {"key": Key(0)}, probe="_probe_stats", note="x = ones(100_000), p = 0.3"
+        ),
+        Case((_X, 0.5), probe="_probe_eval", note="train=False"),
+        Case((_ONES[:10], 1.0), {"key": Key(0)}, note="p = 1.0 is not allowed"),
+    ),
+    hidden=(
+        Case((_ONES * 2.5, 0.5), {"key": Key(1)}, probe="_probe_stats", note="x = 2.5, p = 0.5"),
+        Case((_ONES, 0.1), {"key": Key(2)}, probe="_probe_stats", note="x = 1, p = 0.1"),
+        Case((_ONES * -1.5, 0.8), {"key": Key(3)}, probe="_probe_stats", note="x = -1.5, p = 0.8"),
+        Case((_X, 0.0), {"key": Key(4)}, probe="_probe_stats", note="p = 0 returns x"),
+        Case((_X, 0.9), probe="_probe_eval", note="train=False, p = 0.9"),
+        Case((_X, 0.5), probe="_probe_no_key", note="train=True without a key"),
+        Case((_ONES[:10], -0.1), {"key": Key(5)}, note="p = -0.1 is not allowed"),
+        Case((_ONES[:10], 1.5), {"key": Key(5)}, note="p = 1.5 is not allowed"),
+    ),
+    reference=_dropout_reference,
+    judge=_judge_dropout,
+    hint="Keep each unit with probability 1-p (uniform(key) >= p), divide the survivors by 1-p, "
+    "return x when train=False or p == 0, and raise ValueError for a bad rate or a missing key.",
+    probes=_DROPOUT_PROBES,
+)
+
+
+# --------------------------------------------------------------------------- 02.fixed_dropout
+
+
+def _seed_fix_reference(x, dropout_prob, is_training, *, key):
+    import jax
+
+    if is_training:
+        mask = jax.random.bernoulli(key, 1 - dropout_prob, x.shape)
+        return x * mask.astype(x.dtype) / (1 - dropout_prob)
+    return x
+
+
+def _probe_fix(fn, x, p, *, key):
+    import jax
+
+    k1, k2 = jax.random.fold_in(key, 1), jax.random.fold_in(key, 2)
+    return {
+        "a": fn(x, p, True, key=k1),
+        "b": fn(x, p, True, key=k2),
+        "a_again": fn(x, p, True, key=k1),
+        "eval": fn(x, p, False, key=k1),
+    }
+
+
+def _judge_fix(case: Case, outcome: Outcome) -> str | None:
+    if outcome.error is not None:
+        return outcome.error
+    x, p = np.asarray(case.args[0]), float(case.args[1])
+    value = outcome.value
+    if not np.array_equal(np.asarray(value["eval"]), x):
+        return "with is_training=False the layer must return x unchanged"
+    verdict = _dropout_stats_verdict(x, value, p, what="fixed_dropout(x)")
+    if verdict:
+        return verdict
+    # the fix keeps the seed's structure: x * bernoulli(key, 1 - p) / (1 - p), bit for bit
+    import jax
+
+    key = jax.random.key(case.kwargs["key"].seed)
+    want = np.asarray(_seed_fix_reference(x, p, True, key=jax.random.fold_in(key, 1)))
+    if not np.allclose(np.asarray(value["a"]), want, rtol=1e-6):
+        return (
+            "statistics are right but the mask differs from jax.random.bernoulli(key, 1 - p, "
+            "x.shape): keep the seed's structure and change only the key and the probability"
+        )
+    return None
+
+
+fixed_dropout_exercise = Exercise(
+    id="02.fixed_dropout",
+    name="fixed_dropout",
+    points=2,
+    cases=(
+        Case((_ONES, 0.3), {"key": Key(10)}, probe="_probe_fix", note="x = ones(100_000), p = 0.3"),
+    ),
+    hidden=(
+        Case((_ONES * 3.0, 0.5), {"key": Key(11)}, probe="_probe_fix", note="x = 3, p = 0.5"),
+        Case((_ONES, 0.8), {"key": Key(12)}, probe="_probe_fix", note="x = 1, p = 0.8"),
+    ),
+    judge=_judge_fix,
+    hint="Two bugs: the key is fixed (PRNGKey(0) gives one mask forever) and bernoulli(key, q) "
+    "KEEPS units with probability q, so the keep probability must be 1 - dropout_prob.",
+    probes={"_probe_fix": _probe_fix},
+)
+
+
+# --------------------------------------------------------------------------- 02.mc_predict
+
+
+def _toy_forward():
+    """A fixed 6-16-3 network with dropout 0.5 on its hidden layer: forward(x, key) -> logits."""
+    import jax
+    import jax.numpy as jnp
+
+    from lessonlib.layers import dropout
+
+    k1, k2 = jax.random.split(jax.random.key(123))
+    w1 = jax.random.normal(k1, (6, 16), jnp.float32)
+    w2 = jax.random.normal(k2, (16, 3), jnp.float32)
+
+    def forward(x, key):
+        h = jax.nn.relu(x @ w1)
+        return dropout(h, 0.5, key=key, train=True) @ w2
+
+    return forward
+
+
+def _mc_reference(forward, x, *, key, passes):
+    import jax
+    import jax.numpy as jnp
+
+    if passes < 1:
+        raise ValueError(f"passes must be >= 1, got {passes}")
+    probs = [jax.nn.softmax(forward(x, jax.random.fold_in(key, t)), axis=-1) for t in range(passes)]
+    return jnp.mean(jnp.stack(probs), axis=0)
+
+
+def _probe_mc(fn, x, *, key, passes):
+    return fn(_toy_forward(), x, key=key, passes=passes)
+
+
+def _mc_alternatives(x, key, passes) -> dict[str, np.ndarray]:
+    import jax
+    import jax.numpy as jnp
+
+    forward = _toy_forward()
+    keys = [jax.random.fold_in(key, t) for t in range(passes)]
+    logits = jnp.stack([forward(x, k) for k in keys])
+    return {
+        "right": np.asarray(jnp.mean(jax.nn.softmax(logits, axis=-1), axis=0)),
+        "mean_logits": np.asarray(jax.nn.softmax(jnp.mean(logits, axis=0), axis=-1)),
+        "one_key": np.asarray(jax.nn.softmax(forward(x, key), axis=-1)),
+        "first_key": np.asarray(jax.nn.softmax(logits[0], axis=-1)),
+    }
+
+
+def _judge_mc(case: Case, outcome: Outcome) -> str | None:
+    import jax
+
+    x = np.asarray(case.args[0])
+    passes = int(case.kwargs["passes"])
+    if passes < 1:
+        if outcome.error is None or not outcome.error.startswith("ValueError"):
+            return f"passes = {passes}: expected ValueError"
+        return None
+    if outcome.error is not None:
+        return outcome.error
+    got = np.asarray(outcome.value, np.float64)
+    alt = _mc_alternatives(x, jax.random.key(case.kwargs["key"].seed), passes)
+    if got.shape != alt["right"].shape:
+        return f"expected probabilities of shape {alt['right'].shape} (n, classes), got {got.shape}"
+    if np.allclose(got, alt["right"], rtol=1e-4, atol=1e-6):
+        return None
+    if not np.allclose(got.sum(-1), 1.0, atol=1e-4):
+        return "rows must be probabilities that sum to 1: average softmax(logits), not logits"
+    if np.allclose(got, alt["mean_logits"], rtol=1e-4, atol=1e-6):
+        return "you averaged the logits and then took the softmax: average the probabilities"
+    if passes > 1 and (
+        np.allclose(got, alt["one_key"], rtol=1e-4, atol=1e-6)
+        or np.allclose(got, alt["first_key"], rtol=1e-4, atol=1e-6)
+    ):
+        return (
+            "all passes used the same key, so they are one prediction repeated: use fold_in(key, t)"
+        )
+    return (
+        "probabilities differ from the mean over t = 0..passes-1 of softmax(forward(x, "
+        "fold_in(key, t))); pass t must use jax.random.fold_in(key, t)"
+    )
+
+
+_XM = np.linspace(-1.0, 1.0, 30, dtype=np.float32).reshape(5, 6)
+
+mc_predict_exercise = Exercise(
+    id="02.mc_predict",
+    name="mc_predict",
+    points=2,
+    cases=(
+        Case((_XM,), {"key": Key(20), "passes": 10}, probe="_probe_mc", note="5 inputs, 10 passes"),
+    ),
+    hidden=(
+        Case((_XM * 2,), {"key": Key(21), "passes": 30}, probe="_probe_mc", note="30 passes"),
+        Case((_XM[:2],), {"key": Key(22), "passes": 1}, probe="_probe_mc", note="1 pass"),
+        Case((_XM,), {"key": Key(23), "passes": 0}, probe="_probe_mc", note="passes = 0"),
+    ),
+    reference=_mc_reference,
+    judge=_judge_mc,
+    hint="Average softmax(forward(x, jax.random.fold_in(key, t))) over t = 0 .. passes-1; "
+    "raise ValueError when passes < 1.",
+    probes={"_probe_mc": _probe_mc},
+)
+
+
+EXERCISES = [dropout_exercise, fixed_dropout_exercise, mc_predict_exercise]

@@ -1,0 +1,153 @@
+"""Tests of MC dropout helpers and the settings+source keyed cache (lessonlib.uncertainty),
+and of chapter 02's exercise judges on right and typical wrong answers."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from lessonlib import models, uncertainty
+from lessonlib.exercises import evaluate, get
+
+
+def _net():
+    model = models.mlp([4, 16, 3], dropout=True)
+    params, _ = model.init(jax.random.key(0))
+    x = jax.random.normal(jax.random.key(1), (6, 4), jnp.float32)
+    return model, params, x
+
+
+def test_mc_passes_match_independent_loop_with_fold_in_keys():
+    model, params, x = _net()
+    probs = uncertainty.mc_dropout_probs(
+        model, params, x, key=jax.random.key(2), hp={"dropout": 0.5}, passes=7
+    )
+    assert probs.shape == (7, 6, 3)
+    for t in range(7):
+        out, _ = model.apply(
+            params,
+            {},
+            x,
+            key=jax.random.fold_in(jax.random.key(2), t),
+            train=True,
+            hp={"dropout": jnp.float32(0.5)},
+        )
+        np.testing.assert_allclose(probs[t], jax.nn.softmax(out, axis=-1), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(probs[0], probs[1])  # fresh masks per pass
+
+
+def test_mc_with_rate_zero_equals_eval_mode():
+    model, params, x = _net()
+    probs = uncertainty.mc_dropout_probs(
+        model, params, x, key=jax.random.key(3), hp={"dropout": 0.0}, passes=3
+    )
+    out, _ = model.apply(params, {}, x, key=None, train=False, hp={"dropout": 0.0})
+    for t in range(3):
+        np.testing.assert_allclose(probs[t], jax.nn.softmax(out, -1), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("passes", [0, -1, 2.5, True])
+def test_mc_rejects_bad_passes(passes):
+    model, params, x = _net()
+    with pytest.raises(ValueError, match="passes"):
+        uncertainty.mc_dropout_probs(
+            model, params, x, key=jax.random.key(0), hp={"dropout": 0.5}, passes=passes
+        )
+
+
+def test_running_mean_accuracy_against_direct_computation():
+    rng = np.random.default_rng(0)
+    probs = rng.dirichlet(np.ones(4), size=(5, 20))  # (passes, n, classes)
+    labels = rng.integers(0, 4, 20)
+    got = uncertainty.running_mean_accuracy(probs, labels)
+    want = [(probs[: t + 1].mean(0).argmax(-1) == labels).mean() for t in range(5)]
+    np.testing.assert_allclose(got, want)
+    with pytest.raises(ValueError, match="probs"):
+        uncertainty.running_mean_accuracy(probs[0], labels)
+
+
+def test_predictive_entropy_closed_forms():
+    p = np.array([[1.0, 0.0, 0.0], [1 / 3, 1 / 3, 1 / 3], [0.5, 0.5, 0.0]])
+    np.testing.assert_allclose(
+        uncertainty.predictive_entropy(p), [0.0, np.log(3), np.log(2)], atol=1e-12
+    )
+
+
+def test_cache_hits_and_invalidates_on_settings_and_source(tmp_path, monkeypatch):
+    monkeypatch.setenv("LESSONLIB_CACHE", str(tmp_path))
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"a": np.arange(3.0)}
+
+    out, hit = uncertainty.cached("t", {"epochs": 5}, compute, modules=[uncertainty])
+    assert not hit and len(calls) == 1
+    out2, hit2 = uncertainty.cached("t", {"epochs": 5}, compute, modules=[uncertainty])
+    assert hit2 and len(calls) == 1
+    np.testing.assert_array_equal(out2["a"], out["a"])
+    _, hit3 = uncertainty.cached("t", {"epochs": 6}, compute, modules=[uncertainty])
+    assert not hit3 and len(calls) == 2  # settings changed
+    _, hit4 = uncertainty.cached("t", {"epochs": 5}, compute, modules=[uncertainty, models])
+    assert not hit4 and len(calls) == 3  # the source hashed changed
+    assert uncertainty.cache_key({"a": 1}) != uncertainty.cache_key({"a": 2})
+    with pytest.raises(ValueError, match="name"):
+        uncertainty.cached("../x", {}, compute)
+
+
+# --------------------------------------------------------------------------- exercise judges
+
+
+def _keep_with_p(x, rate, *, key=None, train=True):
+    if not 0 <= rate < 1:
+        raise ValueError("rate")
+    if not train or rate == 0:
+        return x
+    if key is None:
+        raise ValueError("key")
+    return x * jax.random.bernoulli(key, rate, x.shape).astype(x.dtype) / (1 - rate)
+
+
+def _fixed_key(x, rate, *, key=None, train=True):
+    if not 0 <= rate < 1:
+        raise ValueError("rate")
+    if not train or rate == 0:
+        return x
+    mask = jax.random.bernoulli(jax.random.PRNGKey(0), 1 - rate, x.shape)
+    return x * mask.astype(x.dtype) / (1 - rate)
+
+
+def test_dropout_exercise_accepts_library_and_names_mistakes():
+    from lessonlib.layers import dropout
+
+    assert evaluate(get("02.dropout"), dropout, hidden=True).passed
+    msg = evaluate(get("02.dropout"), _keep_with_p).message()
+    assert "0.43*x" in msg and "probability p instead of 1-p" in msg
+    msg = evaluate(get("02.dropout"), _fixed_key).message()
+    assert "same mask" in msg
+
+
+def test_fixed_dropout_exercise():
+    from lessonlib.exercises.ch02 import _seed_fix_reference
+
+    assert evaluate(get("02.fixed_dropout"), _seed_fix_reference, hidden=True).passed
+
+    def seed(x, dropout_prob, is_training, *, key):
+        if is_training:
+            mask = jax.random.bernoulli(jax.random.PRNGKey(0), dropout_prob, x.shape)
+            return x * mask.astype(x.dtype) / (1 - dropout_prob)
+        return x
+
+    assert "probability p instead of 1-p" in evaluate(get("02.fixed_dropout"), seed).message()
+
+
+def test_mc_predict_exercise():
+    from lessonlib.exercises.ch02 import _mc_reference
+
+    assert evaluate(get("02.mc_predict"), _mc_reference, hidden=True).passed
+
+    def mean_logits(forward, x, *, key, passes):
+        logits = jnp.stack([forward(x, jax.random.fold_in(key, t)) for t in range(passes)])
+        return jax.nn.softmax(logits.mean(0), -1)
+
+    assert "averaged the logits" in evaluate(get("02.mc_predict"), mean_logits).message()
