@@ -1,0 +1,161 @@
+"""Autograding throughput: 40 chapter-01 submissions with ``--jobs 2``, submissions per minute.
+
+Three figures, measured side by side in one run on the same submissions (half correct, half with
+one wrong answer):
+
+- ``hardened_per_min``: ``lessonlib autograde`` with the isolation this machine allows (as root with
+  namespaces: no network, private /tmp, secrets hidden, running as nobody);
+- ``process_only_per_min``: the same grader with isolation reduced to a plain child process (what the
+  namespaces and the user switch cost);
+- ``nbgrader_per_min``: nbgrader's own, unhardened ``nbgrader autograde`` (student code and tests
+  in one kernel, the whole notebook executed), on a subset of ``nbgrader_n`` submissions because it
+  runs every demo cell.
+
+Usage: ``python benchmarks/grading.py`` (prints the dict), or ``bench()`` from benchmarks/run.py.
+Uses chapter 01 when it exists, else the grader tests' chapter 99.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+
+
+def _chapter():
+    from lessonlib.grading.course import Chapter
+
+    if (ROOT / "notebooks/01_weight_decay/01_weight_decay.ipynb").exists():
+        return Chapter(ROOT, "01_weight_decay"), None
+    from build_notebooks import build
+
+    name = "lessonlib.exercises.ch99"
+    fixtures = ROOT / "tests/grader/fixtures"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, fixtures / "ch99.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    course = Path(tempfile.mkdtemp(prefix="bench-course-"))
+    src = fixtures / "course/notebooks/99_fixture/99_fixture.py"
+    (course / "notebooks/99_fixture").mkdir(parents=True)
+    (course / "notebooks/99_fixture/99_fixture.ipynb").write_text(build(src))
+    return Chapter(course, "99_fixture"), course
+
+
+def _submissions(chapter, folder: Path, n: int) -> None:
+    import copy
+
+    import nbformat
+
+    from lessonlib.grading.course import is_solution_cell, nbgrader_meta
+
+    solutions = {
+        nbgrader_meta(c)["grade_id"]: c.source for c in chapter.source.cells if is_solution_cell(c)
+    }
+    first = chapter.exercises[0].name
+    for i in range(n):
+        nb = copy.deepcopy(chapter.student)
+        for cell in nb.cells:
+            gid = nbgrader_meta(cell).get("grade_id")
+            if gid in solutions:
+                cell.source = solutions[gid]
+                if i % 2 and f"def {first}(" in cell.source:
+                    cell.source = cell.source.split("):", 1)[0] + "):\n    return 0.123\n"
+        path = folder / f"student{i:02d}" / chapter.name / f"{chapter.name}.ipynb"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, path)
+
+
+def _ours(chapter, subs: Path, work: Path, *, jobs: int, mode: str | None) -> float:
+    from lessonlib.grading import batch, sandbox
+
+    if mode is not None:
+        sandbox.isolation_mode.cache_clear()
+        original = sandbox.isolation_mode
+        sandbox.isolation_mode = lambda: mode  # type: ignore[assignment]
+    try:
+        t = time.perf_counter()
+        results = batch.autograde(
+            chapter, subs, db_url=f"sqlite:///{work / 'gb.db'}", jobs=jobs, out_root=work
+        )
+        elapsed = time.perf_counter() - t
+    finally:
+        if mode is not None:
+            sandbox.isolation_mode = original  # type: ignore[assignment]
+    assert len(results) == len(list(subs.iterdir()))
+    return elapsed
+
+
+def _nbgrader(chapter, n: int, work: Path) -> float | None:
+    """nbgrader autograde on n submissions in a copy of the course (None if it fails)."""
+    course = work / "nbgrader_course"
+    shutil.copytree(chapter.source_path.parent, course / "notebooks" / chapter.name)
+    for p in (course / "notebooks" / chapter.name).glob("*.py"):
+        p.unlink()
+    shutil.copyfile(ROOT / "nbgrader_config.py", course / "nbgrader_config.py")
+    _submissions(chapter, course / "course/submitted", n)
+    bindir = str(Path(sys.executable).parent)
+    env = {**os.environ, "PATH": bindir + os.pathsep + os.environ.get("PATH", "")}
+    env["PYTHONPATH"] = str(ROOT)
+    run = lambda *a: subprocess.run(  # noqa: E731
+        [str(Path(bindir) / "nbgrader"), *a], cwd=course, env=env, capture_output=True, text=True
+    )
+    if run("generate_assignment", chapter.name, "--force").returncode:
+        return None
+    t = time.perf_counter()
+    r = run("autograde", chapter.name, "--force")
+    elapsed = time.perf_counter() - t
+    return elapsed if r.returncode == 0 else None
+
+
+def bench(n: int = 40, jobs: int = 2, nbgrader_n: int = 4) -> dict:
+    from lessonlib.grading.sandbox import isolation_mode
+
+    chapter, tmp_course = _chapter()
+    work = Path(tempfile.mkdtemp(prefix="bench-grading-"))
+    try:
+        subs = work / "submitted"
+        _submissions(chapter, subs, n)
+        (work / "a").mkdir()
+        (work / "b").mkdir()
+        hardened = _ours(chapter, subs, work / "a", jobs=jobs, mode=None)
+        plain = _ours(chapter, subs, work / "b", jobs=jobs, mode="process")
+        nbg = _nbgrader(chapter, nbgrader_n, work) if nbgrader_n else None
+        out = {
+            "chapter": chapter.name,
+            "submissions": n,
+            "jobs": jobs,
+            "isolation": isolation_mode(),
+            "hardened_s": round(hardened, 1),
+            "hardened_per_min": round(60 * n / hardened, 1),
+            "process_only_s": round(plain, 1),
+            "process_only_per_min": round(60 * n / plain, 1),
+            "nbgrader_n": nbgrader_n,
+            "nbgrader_s": None if nbg is None else round(nbg, 1),
+            "nbgrader_per_min": None if nbg is None else round(60 * nbgrader_n / nbg, 1),
+            "load_average": os.getloadavg()[0],
+        }
+        out["hardened_vs_process"] = round(hardened / plain, 2)
+        if nbg:
+            out["hardened_vs_nbgrader"] = round(
+                out["nbgrader_per_min"] / out["hardened_per_min"], 2
+            )
+        return out
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        if tmp_course:
+            shutil.rmtree(tmp_course, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    print(json.dumps(bench(), indent=1))

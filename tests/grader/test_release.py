@@ -1,0 +1,123 @@
+"""Releases contain no solution code and no hidden test: `lessonlib release` and nbgrader's own
+`generate_assignment` (through nbgrader_config.py), for every chapter and the test chapter."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import shutil
+import subprocess
+import sys
+from contextlib import redirect_stdout
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from lessonlib.grading.cli import main
+from lessonlib.grading.course import ROOT, Chapter, chapters, is_solution_cell
+
+BIN = Path(sys.executable).parent
+
+
+def _course_copy(tmp: Path, fixture_course: Path) -> Path:
+    """A course folder with every real chapter and the test chapter, and the repo's nbgrader config."""
+    root = tmp / "course_root"
+    shutil.copytree(fixture_course / "notebooks", root / "notebooks")
+    for name in chapters(ROOT):
+        shutil.copytree(ROOT / "notebooks" / name, root / "notebooks" / name)
+    shutil.copyfile(ROOT / "nbgrader_config.py", root / "nbgrader_config.py")
+    return root
+
+
+def _solution_lines(chapter: Chapter) -> list[str]:
+    """Code lines inside the source's BEGIN/END SOLUTION regions (long enough to be distinctive)."""
+    lines = []
+    for cell in chapter.source.cells:
+        if not is_solution_cell(cell):
+            continue
+        inside = False
+        for line in cell.source.splitlines():
+            if "### BEGIN SOLUTION" in line:
+                inside = True
+            elif "### END SOLUTION" in line:
+                inside = False
+            elif inside and len(line.strip()) >= 12:
+                lines.append(line.strip())
+    return lines
+
+
+def _hidden_lines(chapter: Chapter) -> list[str]:
+    lines = []
+    for cell in chapter.source.cells:
+        m = re.search(r"### BEGIN HIDDEN TESTS(.*?)### END HIDDEN TESTS", cell.source, re.S)
+        if m:
+            lines += [line.strip() for line in m.group(1).splitlines() if line.strip()]
+    return lines
+
+
+def _scan(release: Path, root: Path) -> list[str]:
+    problems = []
+    names = sorted(p.name for p in (root / "notebooks").iterdir())
+    for name in names:
+        folder = release / name
+        files = [p for p in folder.rglob("*") if p.is_file()]
+        if not any(p.suffix == ".ipynb" for p in files):
+            problems.append(f"{name}: nothing released")
+        chapter = Chapter(root, name)
+        secrets = _solution_lines(chapter) + _hidden_lines(chapter)
+        for path in files:
+            text = path.read_text(encoding="utf-8", errors="replace")
+            if path.suffix == ".py":
+                problems.append(f"{path}: chapter source released")
+            for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "hidden=True"):
+                if marker in text:
+                    problems.append(f"{path}: contains {marker!r}")
+            if path.suffix == ".ipynb":
+                code = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells)
+                problems += [
+                    f"{path}: contains solution/hidden line {s!r}" for s in secrets if s in code
+                ]
+    return problems
+
+
+@pytest.fixture(scope="module")
+def course_copy(tmp_path_factory, fixture_course):
+    return _course_copy(tmp_path_factory.mktemp("release"), fixture_course)
+
+
+def test_lessonlib_release(course_copy):
+    with redirect_stdout(io.StringIO()):
+        assert main(["--course", str(course_copy), "release"]) == 0
+    release = course_copy / "release"
+    assert _scan(release, course_copy) == []
+    nb = nbformat.read(release / "99_fixture/99_fixture.ipynb", as_version=4)
+    assert any("raise NotImplementedError" in c.source for c in nb.cells)
+    assert all(
+        c.metadata.get("nbgrader", {}).get("checksum") for c in nb.cells if "nbgrader" in c.metadata
+    )
+
+
+def test_release_refuses_the_workspace(course_copy):
+    with redirect_stdout(io.StringIO()):
+        assert (
+            main(["--course", str(course_copy), "release", "--out", str(course_copy / "workspace")])
+            == 2
+        )
+
+
+def test_nbgrader_generate_assignment_every_chapter(course_copy):
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    for name in sorted(p.name for p in (course_copy / "notebooks").iterdir()):
+        r = subprocess.run(
+            [str(BIN / "nbgrader"), "generate_assignment", name, "--force"],
+            cwd=course_copy,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert r.returncode == 0, r.stdout + r.stderr
+    assert _scan(course_copy / "release", course_copy) == []
+    assert (course_copy / "course" / "gradebook.db").exists()
