@@ -8,7 +8,7 @@ PORT ?= 8888
 # The stamp names the inputs' hash, so editing pyproject.toml or constraints.txt reinstalls.
 STAMP = $(VENV)/.installed-$(1)-$(shell cat pyproject.toml constraints.txt | sha1sum | cut -c1-12)
 
-.PHONY: lab test bench install install-test notebooks workspace lint format system-deps clean-venv
+.PHONY: lab test test-browser bench install install-test notebooks workspace lint format system-deps clean-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -56,10 +56,14 @@ test: install-test system-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python tools/build_notebooks.py --check
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest tests -q
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest tests -q --ignore=tests/browser
 	rm -rf build/nbval && $(BIN)/python tools/build_notebooks.py --nbval-dir build/nbval
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -q --nbval-lax --nbval-current-env \
 		--nbval-cell-timeout=300 -p no:cacheprovider build/nbval
+
+## Real JupyterLab in headless Chromium (not yet in `make test`: see docs/benchmarks.md).
+test-browser: install-test system-deps
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest tests/browser -q
 
 ## Benchmarks (not part of `make test`): ratios against eager PyTorch and Python-loop JAX.
 bench: install-test

@@ -79,6 +79,9 @@ def batch_norm(params: dict, state: dict, x: jax.Array, *, train: bool, momentum
 
     Returns ``(y, new_state)``; ``gamma``/``beta`` are trained, ``mean``/``var`` are not.
     """
+    x = jnp.asarray(x)
+    if not jnp.issubdtype(x.dtype, jnp.floating):  # integer data: compute in gamma's float dtype
+        x = x.astype(jnp.result_type(params["gamma"]))
     features = x.shape[-1] if x.ndim else None
     for name, tree in (("params", params), ("state", state)):
         for k, v in tree.items():

@@ -367,3 +367,16 @@ def test_docstring_examples_run():
     failures, tried = doctest.testmod(optim, verbose=False)
     assert tried > 0
     assert failures == 0
+
+
+def test_switch_picks_one_optimizer_even_under_vmap():
+    """optim.switch(index, ...) with a traced (and vmapped) index equals each optimizer alone."""
+    choices = [optim.sgd(0.05, momentum=0.9), optim.adam(0.01), optim.rmsprop(0.01)]
+    x0 = jnp.array([1.0, 1.0])
+
+    def final(index):
+        return _minimize(optim.switch(index, choices), _quadratic, x0, 20)
+
+    finals = jax.vmap(final)(jnp.arange(3.0))
+    for k, opt in enumerate(choices):
+        np.testing.assert_allclose(finals[k], _minimize(opt, _quadratic, x0, 20), rtol=1e-5)

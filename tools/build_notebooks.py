@@ -116,7 +116,9 @@ def _cell(index: int, spec: dict) -> dict:
         cell["metadata"]["tags"] = sorted(set(tags))
     if expected:
         if not cell["source"].startswith("# NBVAL_CHECK_OUTPUT"):
-            raise ValueError(f"# OUTPUT: lines need '# NBVAL_CHECK_OUTPUT' first in the cell: {cell['source'][:60]!r}")
+            raise ValueError(
+                f"# OUTPUT: lines need '# NBVAL_CHECK_OUTPUT' first in the cell: {cell['source'][:60]!r}"
+            )
         cell["expected_output"] = "\n".join(expected) + "\n"
     return cell
 
@@ -145,7 +147,9 @@ def chapter_sources(root: Path = ROOT) -> list[Path]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--check", action="store_true", help="only report out-of-date notebooks")
-    parser.add_argument("--nbval-dir", type=Path, help="write nbval copies with expected outputs here")
+    parser.add_argument(
+        "--nbval-dir", type=Path, help="write nbval copies with expected outputs here"
+    )
     args = parser.parse_args(argv)
     if args.nbval_dir:
         for src in chapter_sources():

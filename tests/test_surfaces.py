@@ -1,0 +1,89 @@
+"""lessonlib.surfaces: the test functions, trajectories against closed forms, no recompilation."""
+
+import doctest
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from lessonlib import optim, surfaces
+
+HP = {"lr": 0.003, "beta": 0.9, "lr_adaptive": 0.05, "b1": 0.9}
+
+
+def test_surfaces_have_their_minimum_where_they_say():
+    for s in surfaces.SURFACES.values():
+        p = jnp.array(s.minimum)
+        assert float(s.f(p)) == pytest.approx(0.0, abs=1e-12)
+        np.testing.assert_allclose(jax.grad(s.f)(p), [0.0, 0.0], atol=1e-6)
+        assert s.xlim[0] < s.minimum[0] < s.xlim[1] and s.ylim[0] < s.minimum[1] < s.ylim[1]
+        assert s.xlim[0] <= s.start[0] <= s.xlim[1] and s.ylim[0] <= s.start[1] <= s.ylim[1]
+
+
+def test_quadratic_hessian_is_the_stated_curvatures():
+    hess = jax.hessian(surfaces.quadratic)(jnp.array([0.3, -0.2]))
+    np.testing.assert_allclose(hess, np.diag(surfaces.QUAD_CURVATURES), rtol=1e-6)
+
+
+def test_grid_matches_pointwise_evaluation():
+    s = surfaces.SURFACES["rosenbrock"]
+    X, Y, Z = surfaces.grid(s, n=7)
+    assert X.shape == Y.shape == Z.shape == (7, 7)
+    i, j = 3, 5
+    np.testing.assert_allclose(Z[i, j], s.f(jnp.array([X[i, j], Y[i, j]])), rtol=1e-6)
+
+
+def test_gd_trajectory_matches_closed_form():
+    """On the quadratic, GD multiplies each coordinate by (1 - lr * curvature) per step."""
+    lr, steps = 0.0045, 30
+    x0 = jnp.array([-1.8, 0.12])
+    path, losses = surfaces.trajectory(optim.sgd(lr), surfaces.quadratic, x0, steps)
+    k = np.arange(steps + 1)[:, None]
+    factors = 1 - lr * np.array(surfaces.QUAD_CURVATURES)
+    np.testing.assert_allclose(path, factors**k * np.asarray(x0), rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(losses, jax.vmap(surfaces.quadratic)(path), rtol=1e-5)
+    assert path.shape == (steps + 1, 2) and losses.shape == (steps + 1,)
+
+
+def test_diverging_run_is_frozen_with_infinite_loss():
+    lr = 1.02 * 2 / surfaces.QUAD_CURVATURES[1]  # just past GD's edge of stability
+    path, losses = surfaces.trajectory(
+        optim.sgd(lr), surfaces.quadratic, jnp.array([0.0, 0.1]), 400
+    )
+    assert np.isinf(losses[-1])
+    assert np.all(np.isfinite(path))
+    assert np.abs(path).max() < surfaces.BLOWUP
+    first_bad = int(np.argmax(np.isinf(losses)))
+    np.testing.assert_array_equal(
+        path[first_bad:], np.broadcast_to(path[first_bad], path[first_bad:].shape)
+    )
+
+
+def test_trajectories_match_single_runs_and_optax_convention():
+    out = surfaces.trajectories("quadratic", HP, steps=50)
+    assert set(out) == set(surfaces.OPTIMIZERS)
+    x0 = jnp.array(surfaces.SURFACES["quadratic"].start)
+    single, _ = surfaces.trajectory(optim.adam(0.05), surfaces.quadratic, x0, 50)
+    np.testing.assert_allclose(out["Adam"][0], single, rtol=1e-5, atol=1e-7)
+
+
+def test_sliders_do_not_recompile():
+    surfaces.trajectories("rosenbrock", HP, steps=40)
+    before = surfaces.compile_count()
+    for lr, beta in [(0.001, 0.0), (0.006, 0.99), (0.0, 0.5)]:
+        out = surfaces.trajectories("rosenbrock", {**HP, "lr": lr, "beta": beta}, steps=40)
+        assert out["GD"][0].shape == (41, 2)
+    assert surfaces.compile_count() == before
+
+
+def test_zero_learning_rate_stays_put():
+    out = surfaces.trajectories("rosenbrock", {**HP, "lr": 0.0, "lr_adaptive": 0.0}, steps=10)
+    start = np.array(surfaces.SURFACES["rosenbrock"].start, np.float32)
+    for path, _ in out.values():
+        np.testing.assert_array_equal(path, np.broadcast_to(start, path.shape))
+
+
+def test_docstring_examples_run():
+    failures, tried = doctest.testmod(surfaces, verbose=False)
+    assert tried > 0 and failures == 0
