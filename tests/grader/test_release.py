@@ -57,6 +57,17 @@ def _hidden_lines(chapter: Chapter) -> list[str]:
     return lines
 
 
+def _visible_text(chapter: Chapter) -> str:
+    """The source with every solution and hidden-test region cut out: what a learner may see.
+
+    A line that is also given to the learner (the seed's buggy code shown for a spot-the-bug
+    exercise, a call spelled out in the instructions) is not a leak when it appears in a release.
+    """
+    text = "\n".join(c.source for c in chapter.source.cells)
+    text = re.sub(r"### BEGIN SOLUTION.*?### END SOLUTION", "", text, flags=re.S)
+    return re.sub(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS", "", text, flags=re.S)
+
+
 def _scan(release: Path, root: Path) -> list[str]:
     problems = []
     names = sorted(p.name for p in (root / "notebooks").iterdir())
@@ -66,7 +77,10 @@ def _scan(release: Path, root: Path) -> list[str]:
         if not any(p.suffix == ".ipynb" for p in files):
             problems.append(f"{name}: nothing released")
         chapter = Chapter(root, name)
-        secrets = _solution_lines(chapter) + _hidden_lines(chapter)
+        visible = _visible_text(chapter)
+        secrets = [
+            s for s in _solution_lines(chapter) + _hidden_lines(chapter) if s not in visible
+        ]
         for path in files:
             text = path.read_text(encoding="utf-8", errors="replace")
             if path.suffix == ".py":
