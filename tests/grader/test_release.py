@@ -78,9 +78,7 @@ def _scan(release: Path, root: Path) -> list[str]:
             problems.append(f"{name}: nothing released")
         chapter = Chapter(root, name)
         visible = _visible_text(chapter)
-        secrets = [
-            s for s in _solution_lines(chapter) + _hidden_lines(chapter) if s not in visible
-        ]
+        secrets = [s for s in _solution_lines(chapter) + _hidden_lines(chapter) if s not in visible]
         for path in files:
             text = path.read_text(encoding="utf-8", errors="replace")
             if path.suffix == ".py":
