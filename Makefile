@@ -51,7 +51,8 @@ format: install-test
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-## Everything CI runs: lint, notebook sources in sync, unit + grader + browser tests, notebooks via nbval.
+## Everything CI runs: lint, notebook sources in sync, unit + grader tests, notebooks via nbval,
+## then every chapter in JupyterLab in headless Chromium (after nbval, whose runs fill the caches).
 test: install-test system-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -60,8 +61,9 @@ test: install-test system-deps
 	rm -rf build/nbval && $(BIN)/python tools/build_notebooks.py --nbval-dir build/nbval
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -q --nbval-lax --nbval-current-env \
 		--nbval-cell-timeout=300 -p no:cacheprovider build/nbval
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest tests/browser -q
 
-## Real JupyterLab in headless Chromium (not yet in `make test`: see docs/benchmarks.md).
+## Only the browser tests: real JupyterLab in headless Chromium (also part of `make test`).
 test-browser: install-test system-deps
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest tests/browser -q
 

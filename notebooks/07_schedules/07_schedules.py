@@ -674,8 +674,8 @@ print(
 # digits MLP of section 4 from scratch — `TOTAL` steps, the compiled program of section 4 — and
 # redraws the schedule (left) and the train/test loss (right). `lr` is $\eta_0$ (constant,
 # exponential, power) or the peak $\eta_1$ (1cycle); `s` is the decay constant of
-# exponential/power (in steps); `pct_start` is 1cycle's warm-up share. Everything is a traced
-# number: nothing recompiles.
+# exponential/power (in steps); `pct_start` is 1cycle's warm-up share. A slider the chosen family
+# does not use is greyed out. Everything is a traced number: nothing recompiles.
 
 # %%
 panel_fig, (ax_sched, ax_curve) = viz.figure(2)
@@ -719,6 +719,18 @@ panel_schedule = viz.Panel(
     s=viz.log_slider("s (steps)", value=200.0, min_exp=1, max_exp=4),
     pct_start=viz.slider("pct_start", value=0.45, min=0.05, max=0.85, step=0.05),
 )
+USES = {"s": (1, 2), "pct_start": (3,)}  # the schedules (FAMILY indices) that read each slider
+
+
+def grey_out_unused(change=None):
+    """Disable the sliders the chosen schedule ignores, so no slider moves without an effect."""
+    chosen = panel_schedule.controls["schedule"].value
+    for name, users in USES.items():
+        panel_schedule.controls[name].disabled = chosen not in users
+
+
+panel_schedule.controls["schedule"].observe(grey_out_unused, names="value")
+grey_out_unused()
 panel_schedule
 
 # %% [markdown]

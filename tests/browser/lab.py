@@ -434,7 +434,8 @@ class LabPage:
 # --------------------------------------------------------------------------- the kernel's view
 
 PANELS_EXPR = (
-    "__import__('json').dumps({name: {'controls': {c: [getattr(w, 'description', ''), w.value, type(w).__name__]"
+    "__import__('json').dumps({name: {'controls': {c: [getattr(w, 'description', ''), w.value, type(w).__name__,"
+    " bool(getattr(w, 'disabled', False))]"
     " for c, w in p.controls.items()}, 'updates': len(p.times_ms), 'last_ms': p.last_ms}"
     " for name, p in list(globals().items())"
     " if name.startswith('panel_') and hasattr(p, 'controls') and hasattr(p, 'times_ms')},"

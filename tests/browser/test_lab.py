@@ -1,12 +1,13 @@
 """Every chapter, tried as a learner would: a real JupyterLab in headless Chromium.
 
-For each chapter the learner's copy is opened, run with Run > Run All Cells (under 60 s), and then:
+For each chapter the learner's copy is opened, run with Run > Run All Cells, and then:
 - cells outside the exercises ran without errors; every unsolved exercise's test cell shows a
   failure (the check's ✘ line or the NotImplementedError), never a pass;
 - every slider of every panel is moved one step with the keyboard and back; each move must bring
   a new plot image, change exactly that control in the kernel (read through a second client on the
   same kernel), redraw its panel exactly once, and show the kernel's value in the slider's readout;
-  moving back must bring back the very same image (the plot is a function of the slider values);
+  moving back must bring back the very same image (the plot is a function of the slider values;
+  when the start value is off the slider's grid, stepping forward again must repeat the image);
   the page time from the key press to the new image is recorded per move;
 - the first exercise is solved by typing the reference solution into the solution cell, running it
   and its test cell shows the ✔ line; in the first chapter with exercises the edit is saved, found
@@ -27,7 +28,9 @@ import pytest
 from .conftest import chapters, course_root
 from .lab import KernelProbe, LabPage
 
-RUN_ALL_LIMIT_S = float(os.environ.get("LESSONLIB_RUN_ALL_LIMIT_S", 60))
+# A guard against a hung kernel, not a speed test: the 60 s target for a chapter is a benchmark
+# figure (`make bench`, docs/benchmarks.md), and the times measured here go to the latency log.
+RUN_ALL_LIMIT_S = float(os.environ.get("LESSONLIB_RUN_ALL_LIMIT_S", 300))
 ERROR_OUTPUT = re.compile(r"Traceback \(most recent call last\)|^\s*Cell In\[\d+\], line \d+", re.M)
 MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
 CHAPTERS = chapters()
@@ -62,7 +65,10 @@ def _solution_text(source_cell) -> str:
 
 
 def _normalize(text: str) -> str:
-    return "\n".join(line.rstrip() for line in text.replace("\xa0", " ").splitlines()).strip()
+    """Lines without trailing spaces and without blank lines: the editor's DOM text renders an
+    empty line as two line breaks, so blank lines are not compared."""
+    lines = (line.rstrip() for line in text.replace("\xa0", " ").splitlines())
+    return "\n".join(line for line in lines if line)
 
 
 def _readout_matches(readout: str, value) -> bool:
@@ -162,8 +168,8 @@ def _kernel_sliders(panels: dict) -> set[tuple[str, str]]:
     return {
         (name, control)
         for name, panel in panels.items()
-        for control, (_desc, _value, cls) in panel["controls"].items()
-        if "Slider" in cls
+        for control, (_desc, _value, cls, disabled) in panel["controls"].items()
+        if "Slider" in cls and not disabled  # a disabled slider has no effect on the plot
     }
 
 
@@ -179,6 +185,8 @@ def _move_every_slider(lab: LabPage, probe: KernelProbe, chapter: str, log) -> N
         sliders = panel.locator(".widget-slider")
         for s in range(sliders.count()):
             slider = sliders.nth(s)
+            if slider.locator("[disabled]").count():
+                continue  # greyed out: this control does not apply to the current setting
             handle = slider.locator(".noUi-handle").first
             now = float(handle.get_attribute("aria-valuenow"))
             top = float(handle.get_attribute("aria-valuemax"))
@@ -195,7 +203,7 @@ def _move_every_slider(lab: LabPage, probe: KernelProbe, chapter: str, log) -> N
                 changed = [
                     (name, control)
                     for name, pstate in new_state.items()
-                    for control, (_d, value, _c) in pstate["controls"].items()
+                    for control, (_d, value, *_) in pstate["controls"].items()
                     if value != state[name]["controls"][control][1]
                 ]
                 assert len(changed) == 1, (
@@ -203,17 +211,33 @@ def _move_every_slider(lab: LabPage, probe: KernelProbe, chapter: str, log) -> N
                     "expected exactly one panel_* control"
                 )
                 name, control = changed[0]
-                desc, value, _cls = new_state[name]["controls"][control]
+                desc, value, *_ = new_state[name]["controls"][control]
                 assert desc == info["label"], f"{name}.{control}: {desc!r} vs {info['label']!r}"
                 assert _readout_matches(info["readout"], value), (
                     f"{name}.{control} is {value!r} in the kernel, readout shows {info['readout']!r}"
                 )
                 updates = new_state[name]["updates"] - state[name]["updates"]
                 assert updates == 1, f"{name} redrew {updates} times for one slider move"
-                if back:
+                if not back:
+                    start_value = state[name]["controls"][control][1]
+                    forward_image, forward_value = image, value
+                elif value == start_value:
                     assert image == original, (
                         f"{name}.{control}: moving back to the old value did not bring back the "
                         "old plot (the figure must be a function of the slider values)"
+                    )
+                else:
+                    # The start value is off the slider's grid (lambda = 3 on a log slider with
+                    # steps of 10**0.1): moving back snapped to a grid value. Step forward again
+                    # instead: the same value must bring back the same plot.
+                    handle.focus()
+                    lab.page.keyboard.press(keys[0])
+                    again = lab.wait_new_image(panel, image)
+                    redo = probe.panels()[name]["controls"][control][1]
+                    assert redo == forward_value, f"{name}.{control}: {redo!r} vs {forward_value!r}"
+                    assert again == forward_image, (
+                        f"{name}.{control}: the same value {redo!r} twice gave two different plots "
+                        "(the figure must be a function of the slider values)"
                     )
                 log.moves.append(
                     {
@@ -227,7 +251,7 @@ def _move_every_slider(lab: LabPage, probe: KernelProbe, chapter: str, log) -> N
                     }
                 )
                 moved.add((name, control))
-                state = new_state
+                state = probe.panels() if back and value != start_value else new_state
     missing = expected - moved
     assert not missing, f"sliders never shown or never moved in the page: {sorted(missing)}"
 
