@@ -98,6 +98,8 @@ def as_figures(prefix: str, result: dict) -> tuple[list[dict], list[str]]:
                 unit, kind = "s", "time"
             elif "per_s" in low or "per_second" in low or "throughput" in low:
                 unit, kind = "/s", "throughput"
+            elif low.endswith("per_min"):
+                unit, kind = "/min", "throughput"
             else:
                 unit, kind = "", "time"
             figs.append(
@@ -429,8 +431,8 @@ def _fmt(value, unit: str) -> str:
         )
     if unit == "s":
         return f"{value:.1f} s"
-    if unit == "/s":
-        return f"{value:,.1f}/s"
+    if unit in ("/s", "/min"):
+        return f"{value:,.1f}{unit}"
     return f"{value:.4g}{unit}"
 
 
@@ -438,7 +440,7 @@ def _change(new, old, unit: str) -> str:
     if new is None or old is None or old == 0:
         return ""
     ratio = new / old
-    better = ratio > 1 if unit in ("x", "/s") else ratio < 1
+    better = ratio > 1 if unit in ("x", "/s", "/min") else ratio < 1
     if 0.9 <= ratio <= 1.1:
         return "≈"
     return f"{'better' if better else 'worse'} ({ratio:.2f}x)"
