@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 
 def _is_concrete(value) -> bool:
@@ -56,6 +57,12 @@ def dropout(x: jax.Array, rate, *, key: jax.Array | None = None, train: bool = T
 
 def batch_norm_init(num_features: int) -> tuple[dict, dict]:
     """Parameters ``{"gamma": 1, "beta": 0}`` (trained) and state ``{"mean": 0, "var": 1}`` (buffers)."""
+    if (
+        isinstance(num_features, bool)
+        or not isinstance(num_features, int | np.integer)
+        or num_features < 1
+    ):
+        raise ValueError(f"num_features must be a positive integer, got {num_features!r}")
     ones, zeros = jnp.ones(num_features, jnp.float32), jnp.zeros(num_features, jnp.float32)
     return {"gamma": ones, "beta": zeros}, {"mean": zeros, "var": ones}
 
@@ -82,7 +89,9 @@ def batch_norm(params: dict, state: dict, x: jax.Array, *, train: bool, momentum
     x = jnp.asarray(x)
     if not jnp.issubdtype(x.dtype, jnp.floating):  # integer data: compute in gamma's float dtype
         x = x.astype(jnp.result_type(params["gamma"]))
-    features = x.shape[-1] if x.ndim else None
+    if x.ndim == 0 or x.shape[-1] == 0:
+        raise ValueError(f"x must have a last (feature) axis of size >= 1, got shape {x.shape}")
+    features = x.shape[-1]
     for name, tree in (("params", params), ("state", state)):
         for k, v in tree.items():
             if jnp.shape(v) != (features,):

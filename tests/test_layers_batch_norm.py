@@ -328,3 +328,16 @@ def test_integer_input_keeps_the_momentum():
     np.testing.assert_allclose(new["var"], [0.9 + 0.1 * 1.0, 0.9 + 0.1 * 9.0], rtol=1e-6)
     y_float, _ = layers.batch_norm(params, state, x.astype(jnp.float32), train=True)
     np.testing.assert_allclose(y, y_float, rtol=1e-6)
+
+
+@pytest.mark.parametrize("n", [0, -2, 2.5, True])
+def test_init_rejects_a_feature_count_that_is_not_a_positive_int(n):
+    with pytest.raises(ValueError, match="num_features"):
+        layers.batch_norm_init(n)
+
+
+@pytest.mark.parametrize("shape", [(), (4, 0)])
+def test_x_without_features_is_a_value_error(shape):
+    params, state = layers.batch_norm_init(3)
+    with pytest.raises(ValueError, match="feature"):
+        layers.batch_norm(params, state, jnp.zeros(shape, jnp.float32), train=True)
