@@ -248,17 +248,7 @@ def one_cycle(
     mv, sv = _concrete(max_value), _concrete(start_value)
     if mv is not None and sv is not None and not sv <= mv:
         raise ValueError(f"start_value must be <= max_value (= {mv}), got {sv}")
-    heights = jnp.stack(
-        [
-            jnp.asarray(v, dtype=jnp.float32)
-            for v in (start_value, max_value, start_value, final_value)
-        ]
-    )
-
-    def schedule(t):
-        return jnp.interp(_step(t), knots, heights)
-
-    return schedule
+    return _through_knots(knots, (start_value, max_value, start_value, final_value))
 
 
 def one_cycle_momentum(
@@ -290,12 +280,12 @@ def one_cycle_momentum(
     lo, hi = _concrete(min_momentum), _concrete(max_momentum)
     if lo is not None and hi is not None and not lo <= hi:
         raise ValueError(f"min_momentum must be <= max_momentum (= {hi}), got {lo}")
-    heights = jnp.stack(
-        [
-            jnp.asarray(v, dtype=jnp.float32)
-            for v in (max_momentum, min_momentum, max_momentum, max_momentum)
-        ]
-    )
+    return _through_knots(knots, (max_momentum, min_momentum, max_momentum, max_momentum))
+
+
+def _through_knots(knots, values) -> Schedule:
+    """Linear interpolation through ``(knots[i], values[i])``, holding the end values (1cycle)."""
+    heights = jnp.stack([jnp.asarray(v, dtype=jnp.float32) for v in values])
 
     def schedule(t):
         return jnp.interp(_step(t), knots, heights)
