@@ -4,7 +4,9 @@
 epoch) and evaluates train and test metrics after every epoch, so there is no Python loop per step
 and no host sync until the run is over. Float hyperparameters travel in the dict ``hp`` as traced
 arguments: moving a slider from lambda=1 to lambda=3 reuses the compiled run. ``sweep`` vmaps the
-same run over a vector of hyperparameter values — 64 runs in one call.
+same run over a vector of hyperparameter values — 64 runs in one compiled function. On a GPU that
+function runs once over all values; on a CPU, where one XLA execution keeps about one core busy, the
+values are split into one equal chunk per core and the chunks run concurrently (``sweep_workers``).
 
 Everything static (the model, the loss, the number of epochs, the batch size, the optimizer
 *factory*) is part of the compiled function's identity. Pass the same function objects again to
@@ -18,8 +20,10 @@ Hyperparameters understood by the engine (others are passed to the model and the
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, NamedTuple
 
@@ -264,10 +268,69 @@ def sweep(
     if any(v.ndim > 1 for v in hp.values()):
         raise ValueError("hp entries must be scalars or 1-D sequences")
     state = {} if state is None else state
-    params, state, history = _sweep_jit(static, params, state, data, key, hp, tuple(sorted(sizes)))
+    swept, k = tuple(sorted(sizes)), next(iter(sizes.values()))
+    chunks = _chunk_hp(hp, swept, k, sweep_workers(k))
+
+    def one(chunk_hp):
+        return jax.block_until_ready(_sweep_jit(static, params, state, data, key, chunk_hp, swept))
+
+    args = (params, state, data, key, chunks[0])
+    signature = (
+        static,
+        swept,
+        jax.tree.structure(args),
+        tuple(map(np.shape, jax.tree.leaves(args))),
+    )
+    if signature in _compiled:
+        outs = []
+    else:
+        outs = [one(chunks[0])]  # the first call compiles: once, not once per thread
+        _compiled.add(signature)
+    if len(outs) < len(chunks):
+        with ThreadPoolExecutor(len(chunks) - len(outs)) as pool:  # XLA frees the GIL as it runs
+            outs += pool.map(one, chunks[len(outs) :])
+    if len(outs) == 1:
+        params, state, history = outs[0]
+    else:
+        params, state, history = jax.tree.map(lambda *xs: jnp.concatenate(xs)[:k], *outs)
     run = Run(params, state, jax.tree.map(np.asarray, history))
     _warn_divergence(run.history, hp)
     return run
+
+
+_compiled: set = set()  # sweep signatures already compiled: their chunks can start together
+
+
+def sweep_workers(k: int) -> int:
+    """How many chunks ``sweep`` splits ``k`` runs into: 1 on a GPU; on a CPU one per usable core.
+
+    The environment variable ``LESSONLIB_SWEEP_WORKERS`` overrides the core count.
+    """
+    if jax.default_backend() != "cpu":
+        return 1
+    env = os.environ.get("LESSONLIB_SWEEP_WORKERS", "")
+    if env.isdigit():
+        cores = int(env)
+    elif hasattr(os, "sched_getaffinity"):  # the cores this process may use (Linux)
+        cores = len(os.sched_getaffinity(0))
+    else:
+        cores = os.cpu_count() or 1
+    return max(1, min(k, cores))
+
+
+def _chunk_hp(hp: dict, swept: tuple[str, ...], k: int, n: int) -> list[dict]:
+    """``n`` hp dicts with ``ceil(k / n)`` values each; the last one is padded by repeating the last
+    value, so every chunk has the same shape and shares one compilation (``sweep`` drops the pads)."""
+    if n == 1:
+        return [hp]
+    size = -(-k // n)
+    padded = {name: np.resize(np.asarray(hp[name]), size * n) for name in swept}
+    for v in padded.values():
+        v[k:] = v[k - 1]
+    return [
+        {**hp, **{name: v[i * size : (i + 1) * size] for name, v in padded.items()}}
+        for i in range(n)
+    ]
 
 
 def diverged_at(history: Mapping[str, np.ndarray]) -> np.ndarray:

@@ -1,5 +1,6 @@
 """The training engine against closed forms and a plain Python reference loop."""
 
+import os
 import warnings
 
 import jax
@@ -238,3 +239,34 @@ def test_losses_against_closed_forms():
         train.squared_loss(jnp.array([1.0, 3.0]), jnp.array([0.0, 0.0])), 2.5
     )
     np.testing.assert_allclose(train.accuracy(logits, labels), 0.5)
+
+
+@pytest.mark.parametrize("workers", ["1", "2", "3"])
+def test_sweep_in_chunks_equals_one_chunk(d2l, monkeypatch, workers):
+    """On a CPU the runs are split into one chunk per core; the split must not change any run."""
+    ds, model, params = d2l
+    kw = dict(key=jax.random.key(2), epochs=4, batch_size=5, penalty=l2)
+    lams = jnp.array([0.0, 0.5, 1.0, 3.0, 10.0], jnp.float32)
+    monkeypatch.setenv("LESSONLIB_SWEEP_WORKERS", workers)
+    assert train.sweep_workers(len(lams)) == int(workers)
+    chunked = train.sweep(model, params, ds, hp={"lr": 0.003, "lam": lams}, **kw)
+    monkeypatch.setenv("LESSONLIB_SWEEP_WORKERS", "1")
+    whole = train.sweep(model, params, ds, hp={"lr": 0.003, "lam": lams}, **kw)
+    assert chunked.history["test_loss"].shape == (5, 4)
+    assert chunked.params["w"].shape == (5, 200)
+    np.testing.assert_allclose(chunked.history["test_loss"], whole.history["test_loss"], rtol=1e-5)
+    np.testing.assert_allclose(chunked.params["w"], whole.params["w"], rtol=1e-5, atol=1e-7)
+
+
+def test_sweep_workers_never_exceed_the_runs(monkeypatch):
+    monkeypatch.setenv("LESSONLIB_SWEEP_WORKERS", "8")
+    assert train.sweep_workers(3) == 3
+    monkeypatch.delenv("LESSONLIB_SWEEP_WORKERS")
+    assert 1 <= train.sweep_workers(1000) <= (os.cpu_count() or 1)
+
+
+def test_chunks_pad_with_the_last_value():
+    hp = {"lr": jnp.float32(0.1), "lam": jnp.arange(5, dtype=jnp.float32)}
+    chunks = train._chunk_hp(hp, ("lam",), 5, 2)
+    assert [c["lam"].tolist() for c in chunks] == [[0, 1, 2], [3, 4, 4]]
+    assert all(c["lr"] is hp["lr"] for c in chunks)

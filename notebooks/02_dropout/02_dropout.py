@@ -353,8 +353,10 @@ else:
 # %% [markdown]
 # ## A slider over p: ten runs in one vmapped call
 #
-# Ten values $p = 0, 0.1, \dots, 0.9$ train side by side in one `train.sweep` call, i.e. one XLA
-# computation. To fit the course's time budget this sweep uses a smaller network, 40-128-128-10, and
+# Ten values $p = 0, 0.1, \dots, 0.9$ train side by side in one `train.sweep` call: one compiled,
+# vmapped XLA computation. One XLA execution keeps about one CPU core busy, so on a CPU `train.sweep`
+# splits the ten values into one chunk per core (`train.sweep_workers`) and runs the chunks at the
+# same time; on a GPU it is a single execution. To fit the course's time budget this sweep uses a smaller network, 40-128-128-10, and
 # 100 epochs (same data, learning rate and batch size); it is cached like the headline runs. The same
 # code runs unchanged on a GPU (`pip install -e ".[cuda]"`), where the ten runs take about as long as one.
 
