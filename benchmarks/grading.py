@@ -4,7 +4,8 @@ Three figures, measured side by side in one run on the same submissions (half co
 one wrong answer):
 
 - ``hardened_per_min``: ``lessonlib autograde`` with the isolation this machine allows (as root with
-  namespaces: no network, private /tmp, secrets hidden, running as nobody);
+  namespaces: no network, private /tmp, secrets hidden, running as nobody), starting from an empty
+  compile cache, so the time includes grading the chapter's solutions once to fill it;
 - ``process_only_per_min``: the same grader with isolation reduced to a plain child process (what the
   namespaces and the user switch cost);
 - ``nbgrader_per_min``: nbgrader's own, unhardened ``nbgrader autograde`` (student code and tests
@@ -76,7 +77,7 @@ def _submissions(chapter, folder: Path, n: int) -> None:
         nbformat.write(nb, path)
 
 
-def _ours(chapter, subs: Path, work: Path, *, jobs: int, mode: str | None) -> float:
+def _ours(chapter, subs: Path, work: Path, *, jobs: int, mode: str | None, cache: bool) -> float:
     from lessonlib.grading import batch, sandbox
 
     if mode is not None:
@@ -86,7 +87,12 @@ def _ours(chapter, subs: Path, work: Path, *, jobs: int, mode: str | None) -> fl
     try:
         t = time.perf_counter()
         results = batch.autograde(
-            chapter, subs, db_url=f"sqlite:///{work / 'gb.db'}", jobs=jobs, out_root=work
+            chapter,
+            subs,
+            db_url=f"sqlite:///{work / 'gb.db'}",
+            jobs=jobs,
+            out_root=work,
+            compile_cache=work / "compile-cache" if cache else None,  # empty: filled in the run
         )
         elapsed = time.perf_counter() - t
     finally:
@@ -118,7 +124,7 @@ def _nbgrader(chapter, n: int, work: Path) -> float | None:
     return elapsed if r.returncode == 0 else None
 
 
-def bench(n: int = 40, jobs: int = 2, nbgrader_n: int = 4) -> dict:
+def bench(n: int = 40, jobs: int = 2, nbgrader_n: int = 4, no_cache: bool = False) -> dict:
     from lessonlib.grading.sandbox import isolation_mode
 
     chapter, tmp_course = _chapter()
@@ -126,10 +132,15 @@ def bench(n: int = 40, jobs: int = 2, nbgrader_n: int = 4) -> dict:
     try:
         subs = work / "submitted"
         _submissions(chapter, subs, n)
-        (work / "a").mkdir()
-        (work / "b").mkdir()
-        hardened = _ours(chapter, subs, work / "a", jobs=jobs, mode=None)
-        plain = _ours(chapter, subs, work / "b", jobs=jobs, mode="process")
+        for d in "abc":
+            (work / d).mkdir()
+        hardened = _ours(chapter, subs, work / "a", jobs=jobs, mode=None, cache=True)
+        plain = _ours(chapter, subs, work / "b", jobs=jobs, mode="process", cache=True)
+        uncached = (
+            _ours(chapter, subs, work / "c", jobs=jobs, mode=None, cache=False)
+            if no_cache
+            else None
+        )
         nbg = _nbgrader(chapter, nbgrader_n, work) if nbgrader_n else None
         out = {
             "chapter": chapter.name,
@@ -140,6 +151,7 @@ def bench(n: int = 40, jobs: int = 2, nbgrader_n: int = 4) -> dict:
             "hardened_per_min": round(60 * n / hardened, 1),
             "process_only_s": round(plain, 1),
             "process_only_per_min": round(60 * n / plain, 1),
+            "no_cache_per_min": None if uncached is None else round(60 * n / uncached, 1),
             "nbgrader_n": nbgrader_n,
             "nbgrader_s": None if nbg is None else round(nbg, 1),
             "nbgrader_per_min": None if nbg is None else round(60 * nbgrader_n / nbg, 1),
@@ -158,4 +170,5 @@ def bench(n: int = 40, jobs: int = 2, nbgrader_n: int = 4) -> dict:
 
 
 if __name__ == "__main__":
-    print(json.dumps(bench(), indent=1))
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 40
+    print(json.dumps(bench(n, no_cache="--no-cache" in sys.argv), indent=1))

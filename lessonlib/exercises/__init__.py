@@ -71,6 +71,7 @@ class Exercise:
     atol: float = 1e-6
     hint: str = ""
     probes: Mapping[str, Callable] = field(default_factory=dict)
+    prepare: Callable[[], Any] | None = None  # trusted, cached precomputation the judge relies on
 
 
 # --------------------------------------------------------------------------- registry

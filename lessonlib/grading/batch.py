@@ -12,13 +12,21 @@ import html
 import json
 import os
 import shutil
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from .course import AUTOGRADED_DIR, FEEDBACK_DIR, Chapter, UsageError, is_test_cell, nbgrader_meta
 from .gradebook import ensure_assignment, open_gradebook, record
-from .grader import ExerciseResult, error_rows, grade_notebook, read_submission
+from .grader import (
+    ExerciseResult,
+    error_rows,
+    grade_notebook,
+    prepare_references,
+    read_submission,
+    warm_compile_cache,
+)
 from .sandbox import Limits, Sandbox
 
 
@@ -60,8 +68,13 @@ def autograde(
     mode: str = "answers",
     out_root: Path | None = None,
     on_done: Callable[[str, list[ExerciseResult]], None] | None = None,
+    compile_cache: Path | None = None,
 ) -> dict[str, list[ExerciseResult]]:
-    """Grade every student's submission; returns student -> rows (also recorded)."""
+    """Grade every student's submission; returns student -> rows (also recorded).
+
+    With ``compile_cache`` (the command line passes ``default_compile_cache()``), the chapter's
+    solutions are graded once first to fill it (``warm_compile_cache``), then every submission
+    starts from a private copy."""
     if jobs < 1 or jobs > 64:
         raise UsageError(f"--jobs must be in [1, 64], got {jobs}")
     students = students_in(submissions, chapter)
@@ -74,7 +87,16 @@ def autograde(
     results: dict[str, list[ExerciseResult]] = {}
     try:
         ensure_assignment(gb, chapter)
-        with Sandbox(limits=limits, hide=hide) as sandbox, ThreadPoolExecutor(jobs) as pool:
+        with (
+            Sandbox(limits=limits, hide=hide, compile_cache=compile_cache) as sandbox,
+            ThreadPoolExecutor(jobs) as pool,
+        ):
+            if students:
+                references = threading.Thread(
+                    target=prepare_references, args=(chapter,), daemon=True
+                )
+                references.start()  # on one core, while the other warms the compile cache
+                warm_compile_cache(chapter, sandbox)
             futures = {
                 pool.submit(
                     grade_one,

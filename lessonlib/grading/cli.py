@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import sys
+import threading
 from pathlib import Path
 
 from .course import (
@@ -54,11 +55,23 @@ def _add_limits(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--memory-mb", type=int, default=d.memory_mb, help="address-space limit")
     p.add_argument(
+        "--no-compile-cache",
+        action="store_true",
+        help="compile every submission's programs from scratch (default: reuse the programs "
+        "compiled for the chapter's solutions, kept in $LESSONLIB_CACHE/grader-xla)",
+    )
+    p.add_argument(
         "--cells",
         choices=("answers", "all"),
         default="answers",
         help="run only answer cells + definitions (default) or every non-test cell",
     )
+
+
+def _compile_cache(args: argparse.Namespace) -> Path | None:
+    from .sandbox import default_compile_cache
+
+    return None if args.no_compile_cache else default_compile_cache()
 
 
 def _table(rows: list[dict], columns: list[str]) -> str:
@@ -100,7 +113,7 @@ def cmd_release(args: argparse.Namespace) -> int:
 
 def cmd_grade(args: argparse.Namespace) -> int:
     from .gradebook import attempts_path, best_scores, log_attempt
-    from .grader import grade_notebook, read_submission
+    from .grader import grade_notebook, prepare_references, read_submission, warm_compile_cache
     from .sandbox import Sandbox
 
     root = Path(args.course)
@@ -112,7 +125,11 @@ def cmd_grade(args: argparse.Namespace) -> int:
         chapter = resolve_chapter(target, root)
         path = Path(args.workspace or root / "workspace") / chapter.name / f"{chapter.name}.ipynb"
     nb = read_submission(path)  # UsageError (exit 2) if missing or unreadable
-    with Sandbox(limits=_limits(args), hide=[root, path.parent]) as sandbox:
+    cache = _compile_cache(args)
+    with Sandbox(limits=_limits(args), hide=[root, path.parent], compile_cache=cache) as sandbox:
+        references = threading.Thread(target=prepare_references, args=(chapter,), daemon=True)
+        references.start()  # the trusted answers, computed while the sandbox runs
+        warm_compile_cache(chapter, sandbox)  # once per chapter and version; then grades are faster
         rows = grade_notebook(chapter, nb, sandbox, mode=args.cells)
     log = attempts_path(path)
     best_before = best_scores(log, chapter.name)
@@ -177,6 +194,7 @@ def cmd_autograde(args: argparse.Namespace) -> int:
         limits=limits,
         mode=args.cells,
         on_done=progress,
+        compile_cache=_compile_cache(args),
     )
     if args.json:
         out = [

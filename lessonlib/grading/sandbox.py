@@ -18,12 +18,18 @@ grader's cases (``worker.py`` is the code that runs inside). Around it:
   table, a private ``/tmp`` holding only its scratch folder, and the course folder, the
   submissions, the gradebook's folder and the grader's home hidden under empty file systems; when
   grading as root it runs as ``nobody``. See :func:`isolation_mode` and docs/instructors.md.
+- **Compiled-program cache** (optional, ``compile_cache``): JAX's persistent cache of compiled XLA
+  programs, filled only by trusted runs (``run_job(..., save_cache=True)`` on the instructor's own
+  solutions, see ``grader.warm_compile_cache``). Each job gets a private copy in its scratch folder
+  that it may read but never writes back, so one submission cannot plant a program for another.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import stat
@@ -44,6 +50,15 @@ from . import worker
 PACKAGE = Path(__file__).resolve().parent.parent  # lessonlib/
 NOBODY = 65534
 MAX_RESULT_BYTES = 64 << 20
+CACHE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,200}")  # file names in JAX's compilation cache
+MAX_CACHE_BYTES = 512 << 20  # a compile cache above this is cleared before it is filled again
+
+
+def default_compile_cache() -> Path:
+    """The grader's compile cache: ``$LESSONLIB_CACHE/grader-xla`` (``~/.cache/lessonlib/...``)."""
+    from lessonlib.data import cache_dir
+
+    return cache_dir() / "grader-xla"
 
 
 @dataclass(frozen=True)
@@ -180,10 +195,16 @@ class Sandbox:
     submissions, gradebook folder); they are hidden where namespaces are available."""
 
     def __init__(
-        self, *, limits: Limits | None = None, hide: list[Path] = (), mode: str | None = None
+        self,
+        *,
+        limits: Limits | None = None,
+        hide: list[Path] = (),
+        mode: str | None = None,
+        compile_cache: Path | None = None,
     ):
         self.limits = limits or Limits()
         self.mode = mode or isolation_mode()
+        self.compile_cache = compile_cache
         self.base = Path(tempfile.mkdtemp(prefix="lessonlib-grade-"))
         os.chmod(self.base, 0o711)  # the sandbox user can enter its own folder but list none
         self.runtime = self.base / "runtime"
@@ -285,9 +306,25 @@ class Sandbox:
             values["RLIMIT_NPROC"] = 512
         return ",".join(f"{k}={v}" for k, v in values.items())
 
-    def run_job(self, job: dict, arrays: dict[str, np.ndarray]) -> JobResult:
+    def runtime_digest(self) -> str:
+        """A digest of what the sandbox runs: library copy, Python, JAX and the environment."""
+        import jax
+
+        h = hashlib.sha256(
+            f"{sys.version}|{jax.__version__}|{sorted(self._env().items())}".encode()
+        )
+        for rel, src in sorted(_runtime_files().items()):
+            h.update(rel.encode() + b"\0" + src.read_bytes())
+        return h.hexdigest()[:16]
+
+    def run_job(
+        self, job: dict, arrays: dict[str, np.ndarray], *, save_cache: bool = False
+    ) -> JobResult:
         """Execute ``job`` (cells + exercises, see worker.py) in fresh processes until every unit
-        has a result, crashed or ran out of time."""
+        has a result, crashed or ran out of time.
+
+        With a ``compile_cache``, the job starts from a private copy of it; ``save_cache=True``
+        (only for trusted jobs) copies the programs it compiled back into the cache."""
         lim = self.limits
         scratch = self.new_scratch()
         try:
@@ -297,14 +334,41 @@ class Sandbox:
                 np.savez(f, **arrays)
             for p in (scratch / "job.json", scratch / "inputs.npz"):
                 os.chmod(p, 0o644)
+            if self.compile_cache is not None:
+                self._copy_cache(self.compile_cache, scratch / "xla-cache")
+                if save_cache:
+                    self._own(scratch / "xla-cache")
             os.chmod(scratch, 0o700)
             self._own(scratch)
-            return self._run(scratch, job, lim)
+            result = self._run(scratch, job, lim, save_cache=save_cache)
+            if save_cache and self.compile_cache is not None:
+                self._copy_cache(scratch / "xla-cache", self.compile_cache)
+            return result
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
             shutil.rmtree(scratch.parent / (scratch.name + "-ns"), ignore_errors=True)
 
-    def _run(self, scratch: Path, job: dict, lim: Limits) -> JobResult:
+    @staticmethod
+    def _copy_cache(src: Path, dest: Path) -> None:
+        """Copy the regular files of a compile cache that ``dest`` lacks (links and odd names are
+        skipped; a copy appears under its name only when complete)."""
+        dest.mkdir(parents=True, exist_ok=True)
+        os.chmod(dest, 0o755)
+        if not src.is_dir():
+            return
+        have = set(os.listdir(dest))
+        for name in sorted(set(os.listdir(src)) - have):
+            if not CACHE_NAME.fullmatch(name) or name.startswith("."):
+                continue
+            data = _open_regular(src, name)
+            if data is None:
+                continue
+            tmp = dest / f".{name}.{os.getpid()}.tmp"
+            tmp.write_bytes(data)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, dest / name)
+
+    def _run(self, scratch: Path, job: dict, lim: Limits, *, save_cache: bool = False) -> JobResult:
         cells = list(range(len(job["cells"])))
         remaining = list(job["exercises"])
         results: dict[str, UnitResult] = {}
@@ -321,7 +385,10 @@ class Sandbox:
             self._own(out)
             plan_name = f"plan-{launches}.json"
             with open(scratch / plan_name, "w", encoding="utf-8") as f:
-                json.dump({"cells": run_cells, "exercises": remaining, "out": out_name}, f)
+                plan = {"cells": run_cells, "exercises": remaining, "out": out_name}
+                if self.compile_cache is not None:
+                    plan["xla_cache"] = {"dir": "xla-cache", "write": save_cache}
+                json.dump(plan, f)
             os.chmod(scratch / plan_name, 0o644)
             units = ["ready"] + [f"cell-{c}" for c in run_cells] + list(remaining)
             limits = [lim.startup_timeout] + [lim.cell_timeout] * len(run_cells)

@@ -1,0 +1,49 @@
+"""The grader's compile cache (filled once from the chapter's solutions) and the worker's lazy
+imports: both make a submission faster without changing its grade."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from lessonlib.grading.grader import grade_notebook, warm_compile_cache
+from lessonlib.grading.sandbox import Sandbox
+
+from .conftest import correct_submission
+
+
+def _grades(rows):
+    return [(r.exercise, r.status, r.points) for r in rows]
+
+
+def test_warm_once_then_grade_the_same(ch99, limits, tmp_path):
+    cache = tmp_path / "cache"
+    nb = correct_submission(ch99)
+    with Sandbox(limits=limits, compile_cache=cache) as sandbox:
+        assert warm_compile_cache(ch99, sandbox)
+        entries = {p.name for p in cache.iterdir() if not p.name.startswith(".")}
+        assert entries, "the solutions' programs were not saved"
+        assert not warm_compile_cache(ch99, sandbox)  # marker: nothing changed, nothing to do
+        cached = grade_notebook(ch99, nb, sandbox)
+        # grading reads a private copy: the cache itself is unchanged
+        assert {p.name for p in cache.iterdir() if not p.name.startswith(".")} == entries
+    with Sandbox(limits=limits) as sandbox:
+        plain = grade_notebook(ch99, nb, sandbox)
+    assert _grades(cached) == _grades(plain)
+    assert all(r.status == "pass" for r in cached)
+
+
+def test_display_modules_load_on_first_use():
+    code = (
+        "import sys\n"
+        "from lessonlib.grading import worker\n"
+        "sys.meta_path.insert(0, worker._LazyFinder())\n"
+        "from lessonlib import viz\n"
+        "import ipywidgets\n"
+        "assert 'matplotlib.figure' not in sys.modules, 'viz loaded eagerly'\n"
+        "assert callable(viz.Panel)\n"
+        "assert 'matplotlib.figure' in sys.modules\n"
+        "assert ipywidgets.IntSlider(value=3).value == 3\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
