@@ -16,6 +16,7 @@ from __future__ import annotations
 import gzip
 import os
 import struct
+from functools import partial
 from pathlib import Path
 from typing import NamedTuple
 
@@ -91,9 +92,28 @@ def _check_2d_args(n: int, noise: float) -> tuple[int, float]:
     return _positive_int("n", n), _non_negative("noise", noise)
 
 
+def _seed(seed) -> int:
+    if (
+        isinstance(seed, bool)
+        or not isinstance(seed, int | np.integer)
+        or not -(2**31) <= seed < 2**31
+    ):
+        raise ValueError(f"seed must be an integer in [-2**31, 2**31), got {seed!r}")
+    return int(seed)
+
+
+# The generators are jitted with the seed and the floats traced: one compilation per size, so a
+# loop over seeds (chapter 01's bias-variance demo) or a noise slider never recompiles.
+
+
 def two_moons(n: int, *, seed: int, noise: float = 0.1) -> tuple[jax.Array, jax.Array]:
     """Two interleaving half circles; labels 0/1 (int32). Points are jittered by ``N(0, noise^2)``."""
     n, noise = _check_2d_args(n, noise)
+    return _two_moons(n, _seed(seed), noise)
+
+
+@partial(jax.jit, static_argnums=0)
+def _two_moons(n, seed, noise):
     kt, kl, kn = jax.random.split(jax.random.key(seed), 3)
     label = jax.random.bernoulli(kl, 0.5, (n,)).astype(jnp.int32)
     t = jnp.pi * jax.random.uniform(kt, (n,), jnp.float32)
@@ -107,11 +127,15 @@ def two_moons(n: int, *, seed: int, noise: float = 0.1) -> tuple[jax.Array, jax.
 def circles(n: int, *, seed: int, noise: float = 0.1, factor: float = 0.5):
     """A small circle (label 1) inside a large one (label 0); ``factor`` is the radius ratio."""
     n, noise = _check_2d_args(n, noise)
-    factor = _fraction("factor", factor)
+    return _circles(n, _seed(seed), noise, _fraction("factor", factor))
+
+
+@partial(jax.jit, static_argnums=0)
+def _circles(n, seed, noise, factor):
     kt, kl, kn = jax.random.split(jax.random.key(seed), 3)
     label = jax.random.bernoulli(kl, 0.5, (n,)).astype(jnp.int32)
     t = 2 * jnp.pi * jax.random.uniform(kt, (n,), jnp.float32)
-    r = jnp.where(label == 1, jnp.float32(factor), jnp.float32(1.0))
+    r = jnp.where(label == 1, jnp.asarray(factor, jnp.float32), jnp.float32(1.0))
     X = r[:, None] * jnp.stack([jnp.cos(t), jnp.sin(t)], axis=1)
     X = X + noise * jax.random.normal(kn, (n, 2), jnp.float32)
     return X.astype(jnp.float32), label
@@ -122,6 +146,11 @@ def spiral(n: int, *, seed: int, noise: float = 0.1, turns: float = 1.5):
     n, noise = _check_2d_args(n, noise)
     if turns <= 0:
         raise ValueError(f"turns must be > 0, got {turns!r}")
+    return _spiral(n, _seed(seed), noise, turns)
+
+
+@partial(jax.jit, static_argnums=0)
+def _spiral(n, seed, noise, turns):
     kt, kl, kn = jax.random.split(jax.random.key(seed), 3)
     label = jax.random.bernoulli(kl, 0.5, (n,)).astype(jnp.int32)
     r = jax.random.uniform(kt, (n,), jnp.float32, 0.05, 1.0)

@@ -150,3 +150,21 @@ def test_epoch_batches():
     assert len(set(np.asarray(idx).ravel().tolist())) == 20  # no repeats within an epoch
     with pytest.raises(ValueError, match="batch_size"):
         data.epoch_batches(jax.random.key(0), 3, 5)
+
+
+@pytest.mark.parametrize("name", ["moons", "circles", "spiral"])
+def test_toy_generators_compile_once_per_size(name):
+    """Seeds and noise are traced: a loop over seeds (chapter 01) or a noise slider reuses one program."""
+    gen = data.TOY_2D[name]
+    jitted = {"moons": data._two_moons, "circles": data._circles, "spiral": data._spiral}[name]
+    gen(30, seed=1, noise=0.1)
+    before = jitted._cache_size()
+    for s in range(4):
+        gen(30, seed=100 + s, noise=0.05 * s)
+    assert jitted._cache_size() == before
+
+
+@pytest.mark.parametrize("seed", [2**40, 1.5, True, "0"])
+def test_seed_is_checked(seed):
+    with pytest.raises(ValueError, match="seed"):
+        data.two_moons(10, seed=seed)
