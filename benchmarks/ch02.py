@@ -180,8 +180,9 @@ def bench(*, repeats: int = 3) -> dict:
         ),
     ]
     notes.append(
-        f"The sweep is compute-bound on a CPU (the 128x128 layer dominates), so vmapping buys little "
-        f"there; on a GPU the ten runs execute in parallel. Device: {jax.devices()[0].platform}."
+        f"On a CPU one XLA execution keeps about one core busy, so train.sweep runs the ten values "
+        f"as {train.sweep_workers(len(RATES))} chunks side by side (one per core); on a GPU it is "
+        f"one execution. Device: {jax.devices()[0].platform}."
     )
     return {"figures": figs, "notes": notes}
 

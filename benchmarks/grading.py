@@ -124,7 +124,70 @@ def _nbgrader(chapter, n: int, work: Path) -> float | None:
     return elapsed if r.returncode == 0 else None
 
 
-def bench(n: int = 40, jobs: int = 2, nbgrader_n: int = 4, no_cache: bool = False) -> dict:
+TARGET_PER_MIN = 20.0  # issue: at least 20 chapter-01 submissions a minute with --jobs 2
+MAX_HARDENING = 2.0  # hardened may cost at most 2x the plain child process
+
+
+def _as_figures(out: dict) -> dict:
+    """The raw numbers as benchmarks/run.py figures, with their targets."""
+    from common import figure
+
+    what = f"{out['submissions']} {out['chapter']} submissions, --jobs {out['jobs']}"
+    per_min = out["hardened_per_min"]
+    figs = [
+        figure(
+            "grading.hardened_per_min",
+            f"autograde {what}, hardened ({out['isolation']}), compile-cache warm-up included",
+            per_min,
+            "/min",
+            target=f">= {TARGET_PER_MIN:g}/min",
+            ok=per_min >= TARGET_PER_MIN,
+            kind="throughput",
+            note=f"{out['hardened_s']} s in all",
+        ),
+        figure(
+            "grading.process_only_per_min",
+            f"autograde {what}, plain child process (no isolation)",
+            out["process_only_per_min"],
+            "/min",
+            kind="throughput",
+        ),
+        figure(
+            "grading.hardened_vs_process",
+            "autograde time, hardened vs plain child process",
+            out["hardened_vs_process"],
+            "x",
+            target=f"<= {MAX_HARDENING:g}x",
+            ok=out["hardened_vs_process"] <= MAX_HARDENING,
+        ),
+    ]
+    if out.get("no_cache_per_min") is not None:
+        figs.append(
+            figure(
+                "grading.no_cache_per_min",
+                f"autograde {what}, hardened, --no-compile-cache",
+                out["no_cache_per_min"],
+                "/min",
+                kind="throughput",
+            )
+        )
+    if out.get("nbgrader_per_min") is not None:
+        figs.append(
+            figure(
+                "grading.nbgrader_per_min",
+                f"nbgrader autograde, {out['nbgrader_n']} submissions (whole notebook, unhardened)",
+                out["nbgrader_per_min"],
+                "/min",
+                kind="throughput",
+            )
+        )
+    notes = [f"load average during the run: {out['load_average']:.2f}"]
+    return {"figures": figs, "notes": notes}
+
+
+def bench(
+    n: int = 40, jobs: int = 2, nbgrader_n: int = 4, no_cache: bool = False, raw: bool = False
+) -> dict:
     from lessonlib.grading.sandbox import isolation_mode
 
     chapter, tmp_course = _chapter()
@@ -162,7 +225,7 @@ def bench(n: int = 40, jobs: int = 2, nbgrader_n: int = 4, no_cache: bool = Fals
             out["hardened_vs_nbgrader"] = round(
                 out["nbgrader_per_min"] / out["hardened_per_min"], 2
             )
-        return out
+        return out if raw else _as_figures(out)
     finally:
         shutil.rmtree(work, ignore_errors=True)
         if tmp_course:
@@ -171,4 +234,4 @@ def bench(n: int = 40, jobs: int = 2, nbgrader_n: int = 4, no_cache: bool = Fals
 
 if __name__ == "__main__":
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 40
-    print(json.dumps(bench(n, no_cache="--no-cache" in sys.argv), indent=1))
+    print(json.dumps(bench(n, no_cache="--no-cache" in sys.argv, raw=True), indent=1))

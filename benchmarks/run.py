@@ -573,8 +573,15 @@ def main(argv: list[str] | None = None) -> int:
 
     if only:
         # A partial run keeps the other figures of the previous run, so the file stays complete.
+        # A module part that ran replaces all of its old figures (a renamed one must not linger).
         old = previous_run(args.output)
-        kept = [f for f in old.get("figures", []) if f["key"] not in {g["key"] for g in figs}]
+        rerun = tuple(f"{p}." for p in only if p.startswith("ch") or p in ("grading", "import"))
+        new_keys = {g["key"] for g in figs}
+        kept = [
+            f
+            for f in old.get("figures", [])
+            if f["key"] not in new_keys and not f["key"].startswith(rerun)
+        ]
         figs = kept + figs
     text = render(info, figs, notes, previous_run(args.output), time.perf_counter() - started)
     args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -274,21 +274,21 @@ def sweep(
     def one(chunk_hp):
         return jax.block_until_ready(_sweep_jit(static, params, state, data, key, chunk_hp, swept))
 
-    args = (params, state, data, key, chunks[0])
-    signature = (
-        static,
-        swept,
-        jax.tree.structure(args),
-        tuple(map(np.shape, jax.tree.leaves(args))),
-    )
-    if signature in _compiled:
-        outs = []
+    if len(chunks) == 1:
+        outs = [one(chunks[0])]
     else:
-        outs = [one(chunks[0])]  # the first call compiles: once, not once per thread
-        _compiled.add(signature)
-    if len(outs) < len(chunks):
-        with ThreadPoolExecutor(len(chunks) - len(outs)) as pool:  # XLA frees the GIL as it runs
-            outs += pool.map(one, chunks[len(outs) :])
+        args = (params, state, data, key, chunks[0])
+        signature = (
+            static,
+            swept,
+            jax.tree.structure(args),
+            tuple(map(np.shape, jax.tree.leaves(args))),
+        )
+        if signature not in _compiled:  # compile here, once, so that the threads only run it
+            _sweep_jit.lower(static, *args, swept).compile()
+            _compiled.add(signature)
+        with ThreadPoolExecutor(len(chunks)) as pool:  # XLA releases the GIL while it runs
+            outs = list(pool.map(one, chunks))
     if len(outs) == 1:
         params, state, history = outs[0]
     else:
@@ -298,7 +298,7 @@ def sweep(
     return run
 
 
-_compiled: set = set()  # sweep signatures already compiled: their chunks can start together
+_compiled: set = set()  # sweep signatures already compiled (their chunks only need running)
 
 
 def sweep_workers(k: int) -> int:

@@ -242,7 +242,8 @@ assert bool(jnp.all(spatial.std(axis=1) == 0))
 # MNIST-1D (Greydanus 2020) is generated offline: 4,000 training and 1,000 test signals of length 40,
 # 10 classes. The setting: SGD with learning rate 0.1, batch 50, 200 epochs, He initialization
 # (`init` key 0), shuffling and dropout masks from key 1. Both runs (p = 0 and p = 0.5) are one
-# vmapped, jitted call (`train.sweep`). On 2 CPU cores this takes minutes, so the result is cached in
+# `train.sweep` call: one compiled, vmapped program (on a CPU, one chunk of runs per core, run side
+# by side). On 2 CPU cores this takes minutes, so the result is cached in
 # `data.cache_dir()` under a hash of the settings and of the source of the lessonlib modules used —
 # edit either and it is recomputed.
 
@@ -252,7 +253,7 @@ CACHE_MODULES = [data, layers, models, train, uncertainty]
 
 
 def sweep_runs(settings):
-    """Train settings["sizes"] for every p in settings["p"] in one vmapped call; plain arrays out."""
+    """Train settings["sizes"] for every p in settings["p"] in one train.sweep; plain arrays out."""
     model = models.mlp(settings["sizes"], dropout=True)
     params, _ = model.init(jax.random.key(settings["init_seed"]))
     start = time.perf_counter()
@@ -351,7 +352,7 @@ else:
         print(f"Fashion-MNIST p = {p}: train {tr:.3f}, test {te:.3f}")
 
 # %% [markdown]
-# ## A slider over p: ten runs in one vmapped call
+# ## A slider over p: ten runs in one `train.sweep`
 #
 # Ten values $p = 0, 0.1, \dots, 0.9$ train side by side in one `train.sweep` call: one compiled,
 # vmapped XLA computation. One XLA execution keeps about one CPU core busy, so on a CPU `train.sweep`
