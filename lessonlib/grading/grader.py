@@ -358,8 +358,14 @@ def warm_compile_cache(chapter: Chapter, sandbox: Sandbox) -> bool:
     marker = cache / f".warm-{chapter.name}-{digest}"
     if marker.exists():
         return False
-    if cache.is_dir() and sum(p.stat().st_size for p in cache.iterdir()) > MAX_CACHE_BYTES:
-        shutil.rmtree(cache)  # old versions' programs pile up; start again
+    try:
+        if cache.is_dir() and sum(p.stat().st_size for p in cache.iterdir()) > MAX_CACHE_BYTES:
+            shutil.rmtree(cache)  # old versions' programs pile up; start again
+        cache.mkdir(parents=True, exist_ok=True)
+        (cache / ".writable").touch()
+    except OSError:  # no writable cache folder: grade without one, compiling as before
+        sandbox.compile_cache = None
+        return False
     job, arrays, _ = build_job(chapter, chapter.source)
     with ThreadPoolExecutor(1) as pool:
         warming = pool.submit(sandbox.run_job, job, arrays, save_cache=True)

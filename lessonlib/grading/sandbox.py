@@ -342,7 +342,10 @@ class Sandbox:
             self._own(scratch)
             result = self._run(scratch, job, lim, save_cache=save_cache)
             if save_cache and self.compile_cache is not None:
-                self._copy_cache(scratch / "xla-cache", self.compile_cache)
+                try:
+                    self._copy_cache(scratch / "xla-cache", self.compile_cache)
+                except OSError:  # a full or read-only disk costs speed, never a grade
+                    pass
             return result
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -354,10 +357,11 @@ class Sandbox:
         skipped; a copy appears under its name only when complete)."""
         dest.mkdir(parents=True, exist_ok=True)
         os.chmod(dest, 0o755)
-        if not src.is_dir():
+        try:
+            names = set(os.listdir(src)) - set(os.listdir(dest))
+        except OSError:  # no cache yet, or one we may not read: nothing to copy
             return
-        have = set(os.listdir(dest))
-        for name in sorted(set(os.listdir(src)) - have):
+        for name in sorted(names):
             if not CACHE_NAME.fullmatch(name) or name.startswith("."):
                 continue
             data = _open_regular(src, name)

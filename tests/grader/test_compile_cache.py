@@ -47,3 +47,12 @@ def test_display_modules_load_on_first_use():
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+def test_an_unusable_cache_folder_only_costs_speed(ch99, limits, tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder should be")
+    with Sandbox(limits=limits, compile_cache=blocker / "cache") as sandbox:
+        assert not warm_compile_cache(ch99, sandbox)
+        rows = grade_notebook(ch99, correct_submission(ch99), sandbox)
+    assert all(r.status == "pass" for r in rows)
