@@ -386,7 +386,10 @@ def prepare_references(chapter: Chapter) -> None:
     with _PREPARE_LOCK:
         for ex in chapter.exercises:
             if ex.prepare is not None:
-                ex.prepare()
+                try:
+                    ex.prepare()
+                except Exception:  # the judge meets the same error and reports it per exercise
+                    pass
 
 
 def clamp(points: float, max_points: float) -> float:

@@ -56,3 +56,18 @@ def test_an_unusable_cache_folder_only_costs_speed(ch99, limits, tmp_path):
         assert not warm_compile_cache(ch99, sandbox)
         rows = grade_notebook(ch99, correct_submission(ch99), sandbox)
     assert all(r.status == "pass" for r in rows)
+
+
+def test_a_failing_reference_is_reported_not_raised(ch99):
+    """Exercise.prepare runs outside any judge: an error there must not end a batch (the judge
+    meets it again and reports it for that exercise)."""
+    import dataclasses
+    import types
+
+    from lessonlib.grading import grader
+
+    def broken():
+        raise RuntimeError("reference crashed")
+
+    ex = dataclasses.replace(ch99.exercises[0], prepare=broken)
+    grader.prepare_references(types.SimpleNamespace(exercises=[ex, *ch99.exercises[1:]]))
