@@ -21,7 +21,6 @@ import inspect
 import shutil
 import textwrap
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -367,10 +366,7 @@ def warm_compile_cache(chapter: Chapter, sandbox: Sandbox) -> bool:
         sandbox.compile_cache = None
         return False
     job, arrays, _ = build_job(chapter, chapter.source)
-    with ThreadPoolExecutor(1) as pool:
-        warming = pool.submit(sandbox.run_job, job, arrays, save_cache=True)
-        prepare_references(chapter)  # meanwhile, on another core
-        warming.result()
+    sandbox.run_job(job, arrays, save_cache=True)  # callers compute the references meanwhile
     marker.touch()
     return True
 
