@@ -24,6 +24,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from lessonlib.cache import atomic_write, cache_dir
+
 
 class Dataset(NamedTuple):
     """Train and test splits as float32 features and labels/targets."""
@@ -198,11 +200,6 @@ def digits(*, seed: int = 0, n_test: int = 360) -> Dataset:
     return _split(raw.data / 16.0, raw.target, n_test, seed)
 
 
-def cache_dir() -> Path:
-    """Where generated data is cached: ``$LESSONLIB_CACHE`` or ``~/.cache/lessonlib``."""
-    return Path(os.environ.get("LESSONLIB_CACHE", Path.home() / ".cache" / "lessonlib"))
-
-
 def mnist1d(*, seed: int = 42) -> Dataset:
     """MNIST-1D (Greydanus 2020): 4,000 train / 1,000 test signals of length 40, 10 classes.
 
@@ -222,10 +219,8 @@ def mnist1d(*, seed: int = 42) -> Dataset:
         args = get_dataset_args()
         args.seed = int(seed)
         data = make_dataset(args)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
-        np.savez(tmp, **{k: data[k] for k in ("x", "y", "x_test", "y_test")})
-        os.replace(tmp, path)  # atomic: parallel notebooks never read a half-written file
+        with atomic_write(path) as f:  # parallel notebooks never read a half-written file
+            np.savez(f, **{k: data[k] for k in ("x", "y", "x_test", "y_test")})
     return Dataset(
         jnp.asarray(data["x"], jnp.float32),
         jnp.asarray(data["y"], jnp.int32),

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import threading
 from pathlib import Path
+
+from lessonlib.cache import atomic_write
 
 from .course import (
     RELEASE_DIR,
@@ -103,10 +104,8 @@ def cmd_release(args: argparse.Namespace) -> int:
         ch = resolve_chapter(name, root)
         nb, _ = ComputeChecksums().preprocess(student_version(ch.source), {})
         dest = out / name / f"{name}.ipynb"
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-        nbformat.write(nb, tmp)
-        os.replace(tmp, dest)
+        with atomic_write(dest, "w", encoding="utf-8") as f:
+            nbformat.write(nb, f)
         print(f"released {dest}")
     return 0
 
