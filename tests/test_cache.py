@@ -75,3 +75,20 @@ def test_atomic_write_rejects_other_modes(tmp_path):
             with cache.atomic_write(tmp_path / "x", mode):
                 pass
     assert not any(tmp_path.iterdir())
+
+
+def test_the_atomic_write_exists_once():
+    """Every file lessonlib writes for others to read goes through ``cache.atomic_write``; only the
+    sandbox's worker (it runs in the learner's process, on the sandbox's copy of the library) keeps
+    its own rename."""
+    from pathlib import Path
+
+    import lessonlib
+
+    root = Path(lessonlib.__file__).parent
+    renames = sorted(
+        p.relative_to(root).as_posix()
+        for p in root.rglob("*.py")
+        if "os.replace(" in p.read_text(encoding="utf-8")
+    )
+    assert renames == ["cache.py", "grading/worker.py"]

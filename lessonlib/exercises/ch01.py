@@ -206,7 +206,8 @@ def _selection_losses() -> dict[str, np.ndarray]:
     """Final train / validation / test losses of ``playground.SELECTION`` for every lambda."""
     import jax
 
-    from lessonlib import playground, train
+    from lessonlib import train
+    from lessonlib.demos import ch01_weight_decay as playground
 
     train_val, train_test = playground.selection_splits()
     lams = playground.SELECTION["lams"]

@@ -14,12 +14,12 @@
 # %%
 import time
 
-import ipywidgets as widgets
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lessonlib import data, models, optim, playground, regularization, train, viz
+from lessonlib import data, models, optim, regularization, train, viz
+from lessonlib.demos import ch01_weight_decay as playground
 from lessonlib.exercises import check
 
 notebook_start = time.perf_counter()
@@ -51,9 +51,10 @@ bv_probs = {
 }  # P(class 1) on the test points, one row per training set
 bv_grids = {name: [] for name in bv_models}
 bv_train_acc = {name: [] for name in bv_models}
+init_key, fit_key = jax.random.split(jax.random.key(0))  # one key per use, never one for two
 for name, hidden in bv_models.items():
     model = playground.classifier(hidden)
-    params0 = playground.initial_params(hidden, 0)
+    params0, _ = model.init(init_key)  # the same start for every training set
     for s in range(6):
         X_tr, y_tr = data.two_moons(40, seed=100 + s, noise=0.3)
         ds = data.Dataset(X_tr, y_tr, X_tr, y_tr)  # the test set is scored once, after training
@@ -61,7 +62,7 @@ for name, hidden in bv_models.items():
             model,
             params0,
             ds,
-            key=jax.random.key(s),
+            key=jax.random.fold_in(fit_key, s),
             hp={"lr": 0.2, "l1": 0.0, "l2": 0.0},
             epochs=300,
             batch_size=40,
@@ -625,34 +626,7 @@ for i in range(3):
 # value — and redraws the curves and $\|w\|$. Grey: the $\lambda = 0$ run for comparison.
 
 # %%
-lam_fig, (ax_loss, ax_norm) = viz.figure(2)
-epochs_axis = np.arange(1, 101)
-ax_loss.plot(epochs_axis, h0["test_loss"], color="0.75", lw=1, label="test, lambda = 0")
-(line_train,) = ax_loss.plot([], [], color=viz.COLORS["train"], label="train", animated=True)
-(line_test,) = ax_loss.plot([], [], color=viz.COLORS["test"], label="test", animated=True)
-ax_loss.set(yscale="log", xlim=(1, 100), ylim=(1e-7, 1e3), xlabel="epoch", ylabel="loss")
-ax_loss.legend(loc="lower left", fontsize=8)
-lam_title = ax_loss.set_title("", animated=True)
-(line_norm,) = ax_norm.plot([], [], color=viz.COLORS["norm"], animated=True)
-ax_norm.set(
-    xlim=(1, 100), ylim=(0, 1.1 * float(h0["w_norm"].max())), xlabel="epoch", ylabel="||w||"
-)
-norm_title = ax_norm.set_title("", animated=True)
-
-
-def draw_lambda(lam):
-    run = fit_d2l(lam)
-    h = run.history
-    line_train.set_data(epochs_axis, viz.finite(h["train_loss"]))
-    line_test.set_data(epochs_axis, viz.finite(h["test_loss"]))
-    line_norm.set_data(epochs_axis, h["w_norm"])
-    lam_title.set_text(f"lambda = {lam:.3g}: test loss {h['test_loss'][-1]:.3g}")
-    norm_title.set_text(f"||w|| = {h['w_norm'][-1]:.3g}")
-
-
-panel_lambda = viz.Panel(
-    lam_fig, draw_lambda, lam=viz.log_slider("lambda", value=3.0, min_exp=-3, max_exp=2)
-)
+panel_lambda = playground.lambda_panel(fit_d2l, baseline=h0, lam=3.0)  # fit_d2l(lam) per move
 panel_lambda
 
 # %% [markdown]
@@ -682,99 +656,7 @@ print(
 # boundary smooth out; with L1, the title counts the weights that are exactly zero.
 
 # %%
-PG_EPOCHS, PG_STEPS, PG_LIM = 100, 64, 2.0
-pg_grid = playground.grid(PG_LIM, PG_STEPS)
-pg_fig, (ax_b, ax_l) = viz.figure(2, height=3.4)
-pg_image = ax_b.imshow(
-    np.zeros((PG_STEPS, PG_STEPS)),
-    origin="lower",
-    extent=(-PG_LIM, PG_LIM, -PG_LIM, PG_LIM),
-    cmap="RdBu_r",
-    vmin=0,
-    vmax=1,
-    alpha=0.75,
-    animated=True,
-)
-pg_train_pts = ax_b.scatter(
-    np.zeros(1),
-    np.zeros(1),
-    c=np.zeros(1),
-    cmap="RdBu_r",
-    vmin=0,
-    vmax=1,
-    s=16,
-    edgecolors="k",
-    linewidths=0.6,
-    animated=True,
-)
-pg_test_pts = ax_b.scatter(
-    np.zeros(1),
-    np.zeros(1),
-    c=np.zeros(1),
-    cmap="RdBu_r",
-    vmin=0,
-    vmax=1,
-    s=7,
-    edgecolors="w",
-    linewidths=0.4,
-    animated=True,
-)
-ax_b.set(xlim=(-PG_LIM, PG_LIM), ylim=(-PG_LIM, PG_LIM), aspect="equal")
-pg_title = ax_b.set_title("", animated=True, fontsize=9)
-pg_epochs = np.arange(1, PG_EPOCHS + 1)
-(pg_line_train,) = ax_l.plot([], [], color=viz.COLORS["train"], label="train", animated=True)
-(pg_line_test,) = ax_l.plot([], [], color=viz.COLORS["test"], label="test", animated=True)
-ax_l.set(
-    yscale="log",
-    xlim=(1, PG_EPOCHS),
-    ylim=(3e-3, 3),
-    xlabel="full-batch step",
-    ylabel="cross-entropy",
-)
-ax_l.legend(loc="lower left", fontsize=8)
-pg_loss_title = ax_l.set_title("", animated=True, fontsize=9)
-
-
-def draw_playground(dataset, noise, train_share, hidden, reg, lam):
-    res = playground.train_classifier(
-        dataset,
-        noise=noise,
-        train_share=train_share,
-        hidden=playground.ARCHITECTURES[hidden],
-        reg=reg,
-        lam=lam,
-        epochs=PG_EPOCHS,
-    )
-    h, ds = res.run.history, res.data
-    pg_image.set_data(
-        playground.predict_proba(res.model, res.run.params, pg_grid).reshape(PG_STEPS, PG_STEPS)
-    )
-    pg_train_pts.set_offsets(np.asarray(ds.x_train))
-    pg_train_pts.set_array(np.asarray(ds.y_train, np.float32))
-    pg_test_pts.set_offsets(np.asarray(ds.x_test))
-    pg_test_pts.set_array(np.asarray(ds.y_test, np.float32))
-    pg_line_train.set_data(pg_epochs, viz.finite(h["train_loss"]))
-    pg_line_test.set_data(pg_epochs, viz.finite(h["test_loss"]))
-    zeros, total = playground.count_zeros(res.run.params)
-    pen = "no penalty" if reg == "none" else f"{reg} lambda = {lam:.3g}"
-    pg_title.set_text(f"{dataset}: {pen}, zero weights {zeros}/{total}")
-    pg_loss_title.set_text(f"train acc {h['train_acc'][-1]:.2f}, test acc {h['test_acc'][-1]:.2f}")
-
-
-panel_playground = viz.Panel(
-    pg_fig,
-    draw_playground,
-    dataset=widgets.Dropdown(options=list(data.TOY_2D), value="moons", description="data"),
-    noise=viz.slider("noise", value=0.25, min=0.0, max=0.5, step=0.05),
-    train_share=viz.slider("train share", value=0.3, min=0.1, max=0.9, step=0.1),
-    hidden=widgets.Dropdown(
-        options=list(playground.ARCHITECTURES), value="32-32", description="hidden"
-    ),
-    reg=widgets.ToggleButtons(
-        options=list(playground.REGULARIZERS), value="L2", description="penalty"
-    ),
-    lam=viz.log_slider("lambda", value=1e-3, min_exp=-4, max_exp=0),
-)
+panel_playground = playground.playground_panel(epochs=100)  # 100 full-batch steps per change
 panel_playground
 
 # %%
@@ -814,9 +696,10 @@ train_val, train_test = playground.selection_splits()
 lams = np.asarray(playground.SELECTION["lams"], np.float32)
 sel_lr = playground.SELECTION["lr"]
 sel_model = playground.classifier(playground.SELECTION["hidden"])
-sel_params = playground.initial_params(playground.SELECTION["hidden"], 0)
+sel_init_key, sel_fit_key = jax.random.split(jax.random.key(0))  # weights, training: two keys
+sel_params, _ = sel_model.init(sel_init_key)
 sel_kwargs = dict(
-    key=jax.random.key(0),
+    key=sel_fit_key,
     epochs=playground.SELECTION["epochs"],
     batch_size=60,
     optimizer=playground.optimizer,

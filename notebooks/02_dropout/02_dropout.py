@@ -23,7 +23,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lessonlib import data, layers, models, train, uncertainty, viz
+from lessonlib import cache, data, layers, models, train, viz
+from lessonlib.demos import ch02_dropout as demo
 from lessonlib.exercises import check
 
 # %% [markdown]
@@ -95,9 +96,10 @@ assert np.isclose(ensemble, full_net, rtol=1e-5)
 # %%
 h = jnp.full((200_000,), 2.0, jnp.float32)
 p_c = 0.2
-m = jax.random.uniform(jax.random.key(3), h.shape) >= p_c  # keep with probability 1 - p
+key_classic, key_inverted = jax.random.split(jax.random.key(3))  # one key per draw
+m = jax.random.uniform(key_classic, h.shape) >= p_c  # keep with probability 1 - p
 classic_train = float(jnp.mean(h * m))
-inverted_train = float(jnp.mean(layers.dropout(h, p_c, key=jax.random.key(3))))
+inverted_train = float(jnp.mean(layers.dropout(h, p_c, key=key_inverted)))
 print(f"classic : E[train] ~ {classic_train:.3f}   test (1-p)*h = {(1 - p_c) * 2.0:.3f}")
 print(f"inverted: E[train] ~ {inverted_train:.3f}   test h       = {2.0:.3f}")
 print(
@@ -249,7 +251,7 @@ assert bool(jnp.all(spatial.std(axis=1) == 0))
 
 # %%
 ds = data.mnist1d()
-CACHE_MODULES = [data, layers, models, train, uncertainty]
+CACHE_MODULES = [data, layers, models, train, cache]
 
 
 def sweep_runs(settings):
@@ -285,7 +287,7 @@ HEADLINE = {
     "init_seed": 0,
     "train_seed": 1,
 }
-head, hit = uncertainty.cached(
+head, hit = cache.cached(
     "ch02-headline", HEADLINE, lambda: sweep_runs(HEADLINE), modules=CACHE_MODULES
 )
 print(
@@ -372,7 +374,7 @@ SWEEP = {
     "init_seed": 0,
     "train_seed": 1,
 }
-swp, hit = uncertainty.cached("ch02-sweep", SWEEP, lambda: sweep_runs(SWEEP), modules=CACHE_MODULES)
+swp, hit = cache.cached("ch02-sweep", SWEEP, lambda: sweep_runs(SWEEP), modules=CACHE_MODULES)
 print(
     f"{'loaded from the cache' if hit else 'computed'}: the vmapped sweep of {len(SWEEP['p'])} runs took "
     f"{float(swp['seconds']):.1f} s on {jax.devices()[0].platform} when computed"
@@ -385,31 +387,7 @@ print(
 print(f"best p in this sweep: {SWEEP['p'][best]} (test accuracy {swp['test_acc'][best, -1]:.3f})")
 
 # %%
-sweep_fig, (ax_curve, ax_p) = viz.figure(2)
-sweep_epochs = np.arange(1, SWEEP["epochs"] + 1)
-ax_curve.set(xlim=(1, SWEEP["epochs"]), ylim=(0, 1.02), xlabel="epoch", ylabel="accuracy")
-(line_train,) = ax_curve.plot([], [], color=viz.COLORS["train"], label="train", animated=True)
-(line_test,) = ax_curve.plot([], [], color=viz.COLORS["test"], label="test", animated=True)
-ax_curve.legend(loc="lower right")
-sweep_title = ax_curve.set_title("", animated=True)
-ax_p.plot(SWEEP["p"], swp["train_acc"][:, -1], "o-", color=viz.COLORS["train"], label="train")
-ax_p.plot(SWEEP["p"], swp["test_acc"][:, -1], "o-", color=viz.COLORS["test"], label="test")
-ax_p.set(xlabel="dropout rate p", ylabel="final accuracy", ylim=(0, 1.02), title="after 100 epochs")
-ax_p.legend(loc="lower left")
-(marker,) = ax_p.plot([], [], "ks", ms=10, mfc="none", animated=True)
-
-
-def draw_sweep(p):
-    i = int(round(p * 10))
-    line_train.set_data(sweep_epochs, swp["train_acc"][i])
-    line_test.set_data(sweep_epochs, swp["test_acc"][i])
-    marker.set_data([SWEEP["p"][i]], [swp["test_acc"][i, -1]])
-    sweep_title.set_text(f"p = {SWEEP['p'][i]:.1f}: test {swp['test_acc'][i, -1]:.3f}")
-
-
-panel_sweep = viz.Panel(
-    sweep_fig, draw_sweep, p=viz.slider("p", value=0.5, min=0.0, max=0.9, step=0.1)
-)
+panel_sweep = demo.sweep_panel(swp, SWEEP["p"], p=0.5)  # indexes the stored runs: no training
 panel_sweep
 
 # %% [markdown]
@@ -429,41 +407,11 @@ moons = data.toy_2d("moons", 200, seed=0, noise=0.3, train_share=0.3)
 live_model = models.mlp([2, 32, 32, 2], dropout=True)
 live_params, _ = live_model.init(jax.random.key(0))
 LIVE = {"epochs": 100, "batch_size": 60, "lr": 0.5}
-grid_1d = np.linspace(-1.8, 1.8, 40, dtype=np.float32)
-grid = jnp.asarray(np.stack(np.meshgrid(grid_1d, grid_1d), -1).reshape(-1, 2))
 
 
-@jax.jit
-def boundary(params):
-    logits, _ = live_model.apply(params, {}, grid, key=None, train=False, hp={"dropout": 0.0})
-    return jax.nn.softmax(logits)[:, 1].reshape(40, 40)
-
-
-live_fig, (ax_b, ax_c) = viz.figure(2)
-image = ax_b.imshow(
-    np.zeros((40, 40)),
-    extent=(-1.8, 1.8, -1.8, 1.8),
-    origin="lower",
-    cmap="RdBu_r",
-    vmin=0,
-    vmax=1,
-    alpha=0.6,
-    animated=True,
-)
-ax_b.scatter(
-    *np.asarray(moons.x_train).T, c=np.asarray(moons.y_train), cmap="RdBu_r", edgecolors="k", s=18
-)
-ax_b.set(xlim=(-1.8, 1.8), ylim=(-1.8, 1.8), title="training points and P(class 1)")
-ax_c.set(xlim=(1, LIVE["epochs"]), ylim=(0.4, 1.02), xlabel="step", ylabel="accuracy")
-(live_train,) = ax_c.plot([], [], color=viz.COLORS["train"], label="train", animated=True)
-(live_test,) = ax_c.plot([], [], color=viz.COLORS["test"], label="test", animated=True)
-ax_c.legend(loc="lower right")
-live_title = ax_c.set_title("", animated=True)
-live_steps = np.arange(1, LIVE["epochs"] + 1)
-
-
-def draw_live(p):
-    run = train.fit(
+def fit_live(p):
+    """One training run at dropout rate p: traced, so a new p reuses the compiled run."""
+    return train.fit(
         live_model,
         live_params,
         moons,
@@ -472,17 +420,9 @@ def draw_live(p):
         epochs=LIVE["epochs"],
         batch_size=LIVE["batch_size"],
     )
-    image.set_data(np.asarray(boundary(run.params)))
-    live_train.set_data(live_steps, run.history["train_acc"])
-    live_test.set_data(live_steps, run.history["test_acc"])
-    live_title.set_text(
-        f"p = {p:.2f}: train {run.history['train_acc'][-1]:.2f}, test {run.history['test_acc'][-1]:.2f}"
-    )
 
 
-panel_live = viz.Panel(
-    live_fig, draw_live, p=viz.slider("p", value=0.0, min=0.0, max=0.9, step=0.05)
-)
+panel_live = demo.live_panel(fit_live, moons, live_model, epochs=LIVE["epochs"], p=0.0)
 panel_live
 
 # %%
@@ -509,7 +449,7 @@ params_05 = jax.tree.unflatten(
     treedef, [jnp.asarray(head[f"param_{i}"][1]) for i in range(n_leaves)]
 )
 start = time.perf_counter()
-probs = uncertainty.mc_dropout_probs(
+probs = demo.mc_dropout_probs(
     net, params_05, ds.x_test, key=jax.random.key(7), hp={"dropout": 0.5}, passes=100
 )
 probs.block_until_ready()
@@ -518,7 +458,7 @@ print(
 )
 eval_logits, _ = net.apply(params_05, {}, ds.x_test, key=None, train=False, hp={"dropout": 0.5})
 eval_acc = float(train.accuracy(eval_logits, ds.y_test))
-mc_curve = uncertainty.running_mean_accuracy(probs, ds.y_test)
+mc_curve = demo.running_mean_accuracy(probs, ds.y_test)
 print(f"test accuracy, dropout off (weight scaling): {eval_acc:.3f}")
 print(
     f"test accuracy, MC dropout: 1 pass {mc_curve[0]:.3f}, 10 passes {mc_curve[9]:.3f}, 100 passes {mc_curve[-1]:.3f}"
@@ -526,7 +466,7 @@ print(
 
 # %%
 mean_probs = np.asarray(probs.mean(axis=0))
-entropy = uncertainty.predictive_entropy(mean_probs)
+entropy = demo.predictive_entropy(mean_probs)
 right = mean_probs.argmax(-1) == np.asarray(ds.y_test)
 fig, (ax1, ax2) = viz.figure(2)
 ax1.plot(

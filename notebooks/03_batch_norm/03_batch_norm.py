@@ -21,7 +21,8 @@ import jax.numpy as jnp
 import numpy as np
 from IPython.display import Markdown, display
 
-from lessonlib import bn_demo, data, layers, models, train
+from lessonlib import data, layers, models, train
+from lessonlib.demos import ch03_batch_norm as bn_demo
 from lessonlib.exercises import check
 
 ds = data.digits()  # 1,437 train / 360 test 8x8 digits, 64 features in [0, 1]

@@ -20,12 +20,12 @@
 # %%
 import time
 
-import ipywidgets as widgets
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lessonlib import data, models, optim, surfaces, train, viz
+from lessonlib import data, models, optim, train, viz
+from lessonlib.demos import ch06_optimizers as surfaces
 from lessonlib.exercises import check
 
 notebook_start = time.perf_counter()
@@ -83,18 +83,8 @@ assert np.allclose(gd_path[:40], closed_form, rtol=1e-4, atol=1e-7)
 
 
 # %%
-def contour(ax, surface, n_levels=14):
-    """Level sets (log-spaced) and the minimum of a surface; returns the artists drawn."""
-    X, Y, Z = map(np.asarray, surfaces.grid(surface))
-    levels = np.geomspace(max(float(Z.min()), 1e-3), float(Z.max()), n_levels)
-    drawn = [ax.contour(X, Y, Z, levels=levels, colors="0.8", linewidths=0.6)]
-    drawn += ax.plot(*surface.minimum, "k*", ms=9)
-    ax.set(xlim=surface.xlim, ylim=surface.ylim, xlabel="x", ylabel="y")
-    return drawn
-
-
 fig, (ax_p, ax_l) = viz.figure(2)
-contour(ax_p, QUAD)
+surfaces.contour(ax_p, QUAD)  # level sets and the minimum
 ax_p.plot(gd_path[:, 0], gd_path[:, 1], "-o", ms=2, lw=0.8, color="k", label="GD")
 ax_p.set_title(f"gradient descent, eta = {ETA_ZIGZAG}")
 ax_l.semilogy(zigzag["GD"][1], color="k")
@@ -266,77 +256,7 @@ for name, matrix, edge_a in [
 # largest step size (the optimal $\eta^\star$ printed there lies just beyond the slider's range).
 
 # %%
-COLORS = {
-    "GD": "k",
-    "momentum": "#1f77b4",
-    "Nesterov": "#17becf",
-    "AdaGrad": "#8c564b",
-    "RMSProp": "#ff7f0e",
-    "Adam": "#d62728",
-    "AdaMax": "#9467bd",
-    "Nadam": "#e377c2",
-}
-
-
-def paths_figure(names, surface):
-    """Paths (left) and losses (right) of `names`; returns (fig, set_surface, draw_lines)."""
-    fig, (ax_path, ax_loss) = viz.figure(2)
-    backgrounds = {surface.name: contour(ax_path, surface)}
-
-    def set_surface(new_surface):
-        """Show the level sets of `new_surface` (drawn the first time, then only made visible)."""
-        if new_surface.name not in backgrounds:
-            backgrounds[new_surface.name] = contour(ax_path, new_surface)
-        for name, artists in backgrounds.items():
-            for artist in artists:
-                artist.set_visible(name == new_surface.name)
-        ax_path.set(xlim=new_surface.xlim, ylim=new_surface.ylim)
-
-    lines, curves = {}, {}
-    for name in names:
-        (lines[name],) = ax_path.plot([], [], lw=1, color=COLORS[name], animated=True)
-        (curves[name],) = ax_loss.plot(
-            [], [], lw=1.2, color=COLORS[name], label=name, animated=True
-        )
-    ax_loss.set(yscale="log", xlim=(0, STEPS), ylim=(1e-10, 1e4), xlabel="step", ylabel="f(x, y)")
-    ax_loss.minorticks_off()  # fewer artists to walk through on every redraw
-    ax_loss.legend(
-        handles=[ax_loss.plot([], [], color=COLORS[n], label=n)[0] for n in names],
-        loc="upper right",
-        fontsize=7,
-        ncols=2,
-    )
-    title = ax_path.set_title("", animated=True, fontsize=8)
-
-    def draw_lines(out, text):
-        diverged = []
-        for name in names:
-            path, loss = out[name]
-            lines[name].set_data(path[:, 0], path[:, 1])
-            curves[name].set_data(np.arange(len(loss)), np.where(np.isfinite(loss), loss, np.nan))
-            if not np.isfinite(loss[-1]):
-                diverged.append(name)
-        title.set_text(text + (f" | diverged: {' '.join(diverged)}" if diverged else ""))
-
-    return fig, set_surface, draw_lines
-
-
-MOMENTUM_NAMES = ("GD", "momentum", "Nesterov")
-mom_fig, _, mom_draw_lines = paths_figure(MOMENTUM_NAMES, QUAD)
-
-
-def draw_momentum(lr, beta):
-    mom_draw_lines(paths("quadratic", lr=lr, beta=beta), f"η = {lr:.4f}, μ = {beta:.2f}")
-
-
-panel_momentum = viz.Panel(
-    mom_fig,
-    draw_momentum,
-    lr=viz.slider(
-        "step size η", value=HP["lr"], min=0.0, max=0.006, step=0.0001, readout_format=".4f"
-    ),
-    beta=viz.slider("momentum μ", value=HP["beta"], min=0.0, max=0.99, step=0.01),
-)
+panel_momentum = surfaces.momentum_panel(HP, steps=STEPS)  # re-runs surfaces.trajectories per move
 panel_momentum
 
 # %% [markdown]
@@ -563,35 +483,7 @@ for name in ("GD", "momentum", "Adam"):
     print(f"{name:>8} with the default settings: f after {STEPS} steps = {rosen[name][1][-1]:.3g}")
 
 # %%
-pth_fig, pth_set_surface, pth_draw_lines = paths_figure(tuple(COLORS), QUAD)
-pth_set_surface(ROSEN)  # draw both surfaces' level sets now, so switching only toggles them
-pth_set_surface(QUAD)
-shown = {"surface": "quadratic"}
-
-
-def draw_paths(surface, lr, beta, lr_adaptive, b1):
-    new_surface = surface != shown["surface"]
-    if new_surface:  # the contour is part of the static background: redraw it once
-        pth_set_surface(surfaces.SURFACES[surface])
-        shown["surface"] = surface
-    hp = {"lr": lr, "beta": beta, "lr_adaptive": lr_adaptive, "b1": b1}
-    text = f"η={lr:.4f} μ={beta:.2f} | η={lr_adaptive:.3g} β1={b1:.2f}"
-    pth_draw_lines(paths(surface, **hp), text)
-    return "full" if new_surface else None
-
-
-panel_paths = viz.Panel(
-    pth_fig,
-    draw_paths,
-    surface=widgets.Dropdown(
-        options=["quadratic", "rosenbrock"], value="quadratic", description="surface"
-    ),
-    lr=viz.slider("η (GD)", value=HP["lr"], min=0.0, max=0.006, step=0.0001, readout_format=".4f"),
-    beta=viz.slider("μ", value=HP["beta"], min=0.0, max=0.99, step=0.01),
-    lr_adaptive=viz.log_slider("η (adaptive)", value=HP["lr_adaptive"], min_exp=-3, max_exp=0),
-    b1=viz.slider("β1", value=HP["b1"], min=0.0, max=0.99, step=0.01),
-)
-pth_fig.set_layout_engine("none")  # keep the layout of the first draw: a surface switch is cheaper
+panel_paths = surfaces.paths_panel(HP, steps=STEPS)  # eight optimizers, one compiled call per move
 panel_paths
 
 # %% [markdown]
@@ -772,7 +664,7 @@ fig, (ax_tr, ax_te) = viz.figure(2)
 epochs_axis = np.arange(1, H["train_loss"].shape[1] + 1)
 for i, name in enumerate(OPT_NAMES):
     row = 4 * i + best[i]
-    color = {**COLORS, "SGD": "k", "AdamW": "#2ca02c"}[name]
+    color = {**surfaces.COLORS, "SGD": "k", "AdamW": "#2ca02c"}[name]
     style = "--" if name == "AdamW" else "-"
     ax_tr.semilogy(epochs_axis, H["train_loss"][row], style, color=color, label=name)
     ax_te.plot(epochs_axis, H["test_acc"][row], style, color=color, label=name)

@@ -22,12 +22,12 @@
 import time
 import warnings
 
-import ipywidgets as widgets
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from lessonlib import data, models, optim, schedules, train, viz
+from lessonlib.demos import ch07_schedules as demo
 from lessonlib.exercises import check
 
 notebook_start = time.perf_counter()
@@ -74,6 +74,7 @@ nb_rates = {
     "constant 0.01": jnp.full(STEPS_NB, 0.01),
     "exponential 0.5 -> 0.005": schedules.exponential_decay(0.5, s=300)(t_nb),
 }
+# the same key for every rate on purpose: the same minibatches, so only the rate differs
 nb_paths = {name: np.asarray(sgd_path(r, jax.random.key(0))) for name, r in nb_rates.items()}
 nb_final = {
     name: float(np.linalg.norm(p[-100:] - w_star, axis=1).mean()) for name, p in nb_paths.items()
@@ -472,7 +473,7 @@ for k in range(3):
 # recompiling: even the family, chosen with `lax.switch` on a traced integer.
 
 # %%
-FAMILY = ("constant", "exponential", "power", "1cycle")
+FAMILY = demo.FAMILY  # ("constant", "exponential", "power", "1cycle"), indexed by hp["kind"]
 EPOCHS = 5
 STEPS_PER_EPOCH = ds.x_train.shape[0] // BATCH  # 44: the last partial batch is dropped
 TOTAL = EPOCHS * STEPS_PER_EPOCH
@@ -677,60 +678,15 @@ print(
 # exponential/power (in steps); `pct_start` is 1cycle's warm-up share. A slider the chosen family
 # does not use is greyed out. Everything is a traced number: nothing recompiles.
 
+
 # %%
-panel_fig, (ax_sched, ax_curve) = viz.figure(2)
-ax_sched.set(
-    yscale="log", xlim=(0, TOTAL), ylim=(1e-6, 10), xlabel="step (batch)", ylabel="learning rate"
-)
-ax_curve.set(yscale="log", xlim=(1, EPOCHS), ylim=(3e-3, 5), xlabel="epoch", ylabel="loss")
-(line_lr,) = ax_sched.plot([], [], color="#9467bd", animated=True)
-(line_train,) = ax_curve.plot([], [], color=viz.COLORS["train"], label="train", animated=True)
-(line_test,) = ax_curve.plot([], [], color=viz.COLORS["test"], label="test", animated=True)
-ax_curve.legend(loc="lower left", fontsize=8)
-sched_title = ax_sched.set_title("", animated=True)
-curve_title = ax_curve.set_title("", animated=True)
-epochs_axis = np.arange(1, EPOCHS + 1)
-steps_np = np.asarray(steps_axis)
+def run_schedule(kind, lr, s, pct_start):
+    """One panel move: train with that schedule; return the run and its rate at every step."""
+    hp = make_hp(kind, lr, s=s, pct_start=pct_start)
+    return fit_schedule(hp), lr_curve({k: jnp.float32(v) for k, v in hp.items()}, steps_axis)
 
 
-def draw_schedule(schedule, lr, s, pct_start):
-    hp = make_hp(schedule, lr, s=s, pct_start=pct_start)
-    run = fit_schedule(hp)
-    h = run.history
-    line_lr.set_data(
-        steps_np, np.asarray(lr_curve({k: jnp.float32(v) for k, v in hp.items()}, steps_axis))
-    )
-    line_train.set_data(epochs_axis, viz.finite(h["train_loss"]))
-    line_test.set_data(epochs_axis, viz.finite(h["test_loss"]))
-    sched_title.set_text(f"{FAMILY[schedule]}, lr = {lr:.3g}")
-    first_bad = int(run.diverged_at())
-    curve_title.set_text(
-        f"diverged at epoch {first_bad}" if first_bad else f"test acc {h['test_acc'][-1]:.3f}"
-    )
-
-
-panel_schedule = viz.Panel(
-    panel_fig,
-    draw_schedule,
-    schedule=widgets.Dropdown(
-        options=[(n, i) for i, n in enumerate(FAMILY)], value=3, description="schedule"
-    ),
-    lr=viz.log_slider("lr", value=round(lr_edge, 3), min_exp=-2, max_exp=1),
-    s=viz.log_slider("s (steps)", value=200.0, min_exp=1, max_exp=4),
-    pct_start=viz.slider("pct_start", value=0.45, min=0.05, max=0.85, step=0.05),
-)
-USES = {"s": (1, 2), "pct_start": (3,)}  # the schedules (FAMILY indices) that read each slider
-
-
-def grey_out_unused(change=None):
-    """Disable the sliders the chosen schedule ignores, so no slider moves without an effect."""
-    chosen = panel_schedule.controls["schedule"].value
-    for name, users in USES.items():
-        panel_schedule.controls[name].disabled = chosen not in users
-
-
-panel_schedule.controls["schedule"].observe(grey_out_unused, names="value")
-grey_out_unused()
+panel_schedule = demo.schedule_panel(run_schedule, total=TOTAL, epochs=EPOCHS, lr=round(lr_edge, 3))
 panel_schedule
 
 # %% [markdown]
