@@ -375,7 +375,7 @@ after = models.mlp(SIZES, batch_norm="after")
 variants = {
     "no BN": lr_nets["no BN"],
     "BN before activation": lr_nets["BN"],
-    "BN after activation": (after, *after.init(jax.random.key(0))),
+    "BN after activation": (after, *after.init(jax.random.key(0))),  # lr_models' key: same start
 }
 print("bias in the hidden layer:", {n: "b" in p["dense"][0] for n, (_, p, _) in variants.items()})
 order_acc = {}
@@ -386,7 +386,7 @@ for lr in (0.3, 3.0):
             p,
             ds,
             state=st,
-            key=jax.random.key(1),
+            key=jax.random.key(1),  # one key for all three on purpose: the same shuffles
             hp={"lr": lr},
             epochs=EPOCHS,
             batch_size=BATCH,
