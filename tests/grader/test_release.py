@@ -60,7 +60,7 @@ def _hidden_lines(chapter: Chapter) -> list[str]:
 def _visible_text(chapter: Chapter) -> str:
     """The source with every solution and hidden-test region cut out: what a learner may see.
 
-    A line that is also given to the learner (the seed's buggy code shown for a spot-the-bug
+    A line that is also given to the learner (a source's buggy code shown for a spot-the-bug
     exercise, a call spelled out in the instructions) is not a leak when it appears in a release.
     """
     text = "\n".join(c.source for c in chapter.source.cells)
