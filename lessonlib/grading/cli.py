@@ -91,7 +91,7 @@ def cmd_release(args: argparse.Namespace) -> int:
     import nbformat
     from nbgrader.preprocessors import ComputeChecksums
 
-    from lessonlib.workspace import student_version
+    from lessonlib.workspace import course_files, student_version
 
     root = Path(args.course)
     names = [resolve_chapter(args.chapter, root).name] if args.chapter else chapters(root)
@@ -108,6 +108,13 @@ def cmd_release(args: argparse.Namespace) -> int:
         nbformat.write(nb, tmp)
         os.replace(tmp, dest)
         print(f"released {dest}")
+    # what the chapters link to (../sources.md, ../assets/figures/...), next to them as in make lab
+    for rel, src in course_files(root).items():
+        dest = out / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(src.read_bytes())
+        os.replace(tmp, dest)
     return 0
 
 
