@@ -119,7 +119,7 @@ def constraint_ball() -> plt.Figure:
             ball = r"$\|w\|_1 \leq r$"
             title = "L1: it touches a corner, $w_1 = 0$"
         ax.plot(*w_star, "o", color="k", ms=5)
-        ax.annotate(r"$w^\star$ (no penalty)", w_star, (6, -12), textcoords="offset points")
+        ax.annotate(r"minimum of $\ell$", w_star, (6, -12), textcoords="offset points")
         ax.plot(*w_opt, "o", color=RED, ms=6, zorder=5)
         ax.annotate("penalized optimum", w_opt, (8, 8), textcoords="offset points", color=RED)
         ax.text(-1.45, -1.45, ball, color=BLUE)

@@ -226,7 +226,7 @@ print(
 # minimizes $\ell(w, b) + \frac\lambda2 \|w\|^2$ with $\lambda = 2\mu$: every $\theta$ has a
 # matching $\lambda$ (a smaller $\theta$, a larger $\lambda$).
 #
-# ![Left: elliptical contours of the loss around its minimum w-star and the disc of radius one; the
+# ![Left: elliptical contours of the loss around its minimum and the disc of radius one; the
 # penalized optimum is the point where the lowest contour that reaches the disc touches it. Right:
 # the same contours and the L1 diamond, touched at its top corner, where w1 is
 # zero.](../assets/figures/ch01_constraint_ball.svg)
