@@ -153,7 +153,7 @@ def test_clip_by_global_norm_matches_optax(max_norm):
 
 
 def test_clip_changes_direction_but_global_norm_does_not():
-    """The [0.9, 100.0] example (seed 004): clipping by value turns the step by ~42 degrees."""
+    """The [0.9, 100.0] example (the notes on Géron's chapter 11): clipping by value turns the step by ~42 degrees."""
     g = jnp.array([0.9, 100.0])
     by_value, _ = optim.clip(1.0).update(g, ())
     by_norm, _ = optim.clip_by_global_norm(1.0).update(g, ())

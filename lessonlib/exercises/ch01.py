@@ -77,7 +77,7 @@ L2_PENALTY = Exercise(
     judge=_judge_with_mistakes(
         _l2,
         {
-            "the square is lost (seed 000's jnp.sum(weights2))": lambda w, lam: (
+            "the square is lost (the JAX book chapter's jnp.sum(weights2))": lambda w, lam: (
                 lam / 2 * np.sum(_f64(w))
             ),
             "the 1/2 is missing (lam * sum(w**2), Keras' convention)": lambda w, lam: (

@@ -92,7 +92,7 @@ def cmd_release(args: argparse.Namespace) -> int:
     import nbformat
     from nbgrader.preprocessors import ComputeChecksums
 
-    from lessonlib.workspace import student_version
+    from lessonlib.workspace import course_files, student_version
 
     root = Path(args.course)
     names = [resolve_chapter(args.chapter, root).name] if args.chapter else chapters(root)
@@ -107,6 +107,13 @@ def cmd_release(args: argparse.Namespace) -> int:
         with atomic_write(dest, "w", encoding="utf-8") as f:
             nbformat.write(nb, f)
         print(f"released {dest}")
+    # what the chapters link to (../sources.md, ../assets/figures/...), next to them as in make lab
+    for rel, src in course_files(root).items():
+        dest = out / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(src.read_bytes())
+        os.replace(tmp, dest)
     return 0
 
 

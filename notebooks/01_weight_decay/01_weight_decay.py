@@ -10,6 +10,12 @@
 # derive weight decay from a norm constraint and check every step numerically; watch L1 set weights
 # to exactly zero; measure how Adam rescales an L2 penalty; play with two slider panels; and solve
 # four graded exercises (their cells are marked *Exercise*).
+#
+# **Sources.** The regression demo and the derivation follow the notes on *Dive into Deep
+# Learning* §4.5–4.6 ("the d2l notes"); the myths corrected here come from them, from the JAX book
+# chapter, from Xiao Han's blog post on regularization, from the 2024 study notes and from the
+# notes on Géron's chapter 11. [The course's sources](../sources.md) says what each document is and
+# lists every mistake it makes, with the section that corrects it.
 
 # %%
 import time
@@ -33,7 +39,7 @@ print("JAX", jax.__version__, "running on", jax.devices())
 # *Underfitting* is the opposite failure — the training error itself stays large because the
 # model is too simple (or too constrained) to follow the data.
 #
-# The bias–variance view (seed 003) splits the test error of a model trained on a random training
+# The bias–variance view (from the d2l notes) splits the test error of a model trained on a random training
 # set into **bias** (the error of its average prediction: a systematic miss) and **variance** (how
 # much its predictions change from one training set to the next). A linear model has few degrees
 # of freedom: high bias, low variance. A neural network can represent almost anything and learns
@@ -192,7 +198,7 @@ print("lambda=3: test loss below 0.5:", bool(h3["test_loss"][-1] < 0.5))
 # random initial weights that the data never constrains stay in the model. With $\lambda = 3$ the
 # test loss drops with the training loss and $\|w\|$ shrinks.
 #
-# > **Myth:** (seed 003) "with $\lambda = 0$ the model underfits (欠拟合): it does well on the
+# > **Myth:** (the d2l notes) "with $\lambda = 0$ the model underfits (欠拟合): it does well on the
 # > training set but the test error does not go down." **Fact:** that is the definition of
 # > **overfitting** (过拟合). Underfitting means the *training* error stays high.
 #
@@ -220,6 +226,17 @@ print(
 # **Soft penalty.** For fixed $\mu$ the term $-\mu\theta$ is a constant, so the same $w^\star$
 # minimizes $\ell(w, b) + \frac\lambda2 \|w\|^2$ with $\lambda = 2\mu$: every $\theta$ has a
 # matching $\lambda$ (a smaller $\theta$, a larger $\lambda$).
+#
+# ![Left: elliptical contours of the loss around its minimum and the disc of radius one; the
+# penalized optimum is the point where the lowest contour that reaches the disc touches it. Right:
+# the same contours and the L1 diamond, touched at its top corner, where w1 is
+# zero.](../assets/figures/ch01_constraint_ball.svg)
+#
+# *Left:* the constrained optimum is where the lowest contour of $\ell$ that reaches the ball
+# touches it; there $\nabla_w\ell$ points straight at the centre, $\nabla_w\ell = -2\mu w$, the
+# KKT condition above. *Right:* the L1 "ball" is a diamond, and a contour usually meets it first
+# at a corner, where one weight is exactly 0 — the sparsity of section 4. (The picture is computed,
+# not drawn: `tools/make_assets.py` finds both optima numerically and checks these two claims.)
 #
 # **Gradient step.** The gradient of the penalty is $\lambda w$, so one SGD step is
 # $$w \leftarrow w - \eta\big(\nabla_w \ell + \lambda w\big) = (1 - \eta\lambda)\,w - \eta\,\nabla_w \ell .$$
@@ -321,10 +338,10 @@ print("max |w_penalty - w_decay| after 100 epochs:", gap)
 assert gap < 1e-4
 
 # %% [markdown]
-# > **Myth:** (seed 000) "JAX provides built-in L1 and L2 regularization." **Fact:** JAX has no
+# > **Myth:** (the JAX book chapter) "JAX provides built-in L1 and L2 regularization." **Fact:** JAX has no
 # > regularizers (nor layers or losses). You add the penalty to your loss yourself — or use a
 # > library: optax's `add_decayed_weights`/`adamw`, here `lessonlib.regularization` and
-# > `lessonlib.optim`. The same seed writes `beta * jnp.sum(weights2)`: the `**` was lost, so the
+# > `lessonlib.optim`. The same chapter writes `beta * jnp.sum(weights2)`: the `**` was lost, so the
 # > "penalty" is the plain sum of the weights, which is unbounded below (see the exercise).
 #
 # ### Exercise 1 · the L2 penalty (2 points)
@@ -520,7 +537,7 @@ check("01.soft_threshold", soft_threshold, hidden=True)
 # %% [markdown]
 # ## 5 · Adam + L2 is not weight decay: AdamW
 #
-# > **Myth:** (seed 004) "L1/L2 regularization is not suitable for Adam." **Fact:** an L2 term in
+# > **Myth:** (the notes on Géron's chapter 11) "L1/L2 regularization is not suitable for Adam." **Fact:** an L2 term in
 # > the loss works with Adam — it is still a valid penalty and Adam minimizes the penalized loss —
 # > but it is *not* weight decay any more, because Adam divides the whole gradient, penalty
 # > included, by $\sqrt{\hat v}$ coordinate by coordinate. AdamW (Loshchilov & Hutter 2019)
@@ -765,8 +782,8 @@ print(
 #   only on `net[0].weight`).
 # - **Conventions differ by a factor of 2.** Here (and in d2l, PyTorch's `weight_decay`, optax's
 #   `add_decayed_weights`) the penalty is $\frac\lambda2\|w\|^2$ with gradient $\lambda w$. Keras'
-#   `regularizers.l2(0.01)` (seeds 001, 004) adds $0.01\sum w^2$ — twice the gradient — and seed
-#   002 writes $L + \lambda\sum_i w_i^2$. Compare λ values across libraries with care.
+#   `regularizers.l2(0.01)` (Xiao Han's blog post, the Géron notes) adds $0.01\sum w^2$ — twice
+#   the gradient — and the 2024 study notes write $L + \lambda\sum_i w_i^2$. Compare λ values across libraries with care.
 # - **Keras regularizers + Adam is "Adam + L2".** `kernel_regularizer` puts the term into the
 #   loss, so with Adam it is rescaled per coordinate; use `AdamW` (`weight_decay=`) for decoupled
 #   decay. PyTorch's `Adam(weight_decay=...)` is also L2-in-the-loss; `AdamW` is the decoupled one.
@@ -778,7 +795,7 @@ print(
 # - **$\eta\lambda$ must stay below 1** (below 2 to avoid divergence) or the "decay" flips signs.
 #   A learning rate that is too large is reported, not crashed on: `train.fit` warns and
 #   `Run.diverged_at()` names the epoch.
-# - **Seed 003's data formula says $\epsilon \sim \mathcal N(0, 0.1^2)$**; d2l v0.17's code (and
+# - **The d2l notes' data formula says $\epsilon \sim \mathcal N(0, 0.1^2)$**; d2l v0.17's code (and
 #   `lessonlib.data.synthetic_linear`) uses standard deviation 0.01.
 # - **Define penalty/optimizer functions once.** `train.fit` compiles per function object; a new
 #   `lambda` inside a slider callback would recompile on every move (`train.compile_count()`).
@@ -793,6 +810,8 @@ print(
 # - A. Beck, M. Teboulle (2009). A fast iterative shrinkage-thresholding algorithm for linear
 #   inverse problems. *SIAM J. Imaging Sciences* 2(1) — proximal gradient / ISTA.
 # - D. Smilkov, S. Carter (2016). TensorFlow Playground.
+# - The course's sources (the d2l notes, the JAX book chapter, Xiao Han's blog post, the 2024 study
+#   notes, the Géron notes) and their mistakes: [sources.md](../sources.md).
 #
 # ## Glossary / 术语表
 #

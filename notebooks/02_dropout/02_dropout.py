@@ -3,7 +3,7 @@
 #
 # A network with 256 + 256 hidden units can memorize 4,000 training signals. Dropout fights that by
 # switching off a random part of the hidden units at every training step. In this chapter you derive
-# why the survivors are scaled by $1/(1-p)$, fix a broken dropout from a blog post, measure the gap
+# why the survivors are scaled by $1/(1-p)$, fix a broken dropout from a JAX book, measure the gap
 # dropout closes on MNIST-1D, move a slider over $p$, and use dropout at prediction time to get an
 # uncertainty estimate (MC dropout).
 #
@@ -15,6 +15,11 @@
 #   be useful on their own (Srivastava et al. 2014).
 # - **Ensemble.** Every mask selects one of $2^n$ thinned sub-networks that share weights; training
 #   samples one per step, and the full network at test time approximates their average.
+#
+# **Sources.** The JAX book chapter supplies the broken dropout; the 2024 study notes and the notes
+# on *Dive into Deep Learning* §4.5–4.6 two myths; the notes on Géron's chapter 11 MC dropout.
+# [The course's sources](../sources.md) says what each document is and where each of its mistakes
+# is corrected.
 
 # %%
 import time
@@ -30,7 +35,14 @@ from lessonlib.exercises import check
 # %% [markdown]
 # ## Inverted dropout and its expectation
 #
-# With drop probability $p$ every unit becomes
+# ![Left: a training step of a network with two hidden layers; about half of the hidden units are
+# crossed out, the others are marked times two. Right: the same network at evaluation, every unit
+# present and unscaled.](../assets/figures/ch02_inverted_dropout.svg)
+#
+# A training step draws a new mask: each *hidden* unit is dropped with probability $p$ (inputs and
+# outputs never are), and the survivors are multiplied by $1/(1-p)$ — by 2 for $p = 0.5$, as in the
+# picture. Evaluation uses every unit as it is. The scaling is what makes the two agree on average:
+# with drop probability $p$ every unit becomes
 # $$x' = \begin{cases} 0 & \text{with probability } p \\ \dfrac{x}{1-p} & \text{with probability } 1-p \end{cases}
 # \qquad\Rightarrow\qquad E[x'] = p \cdot 0 + (1-p)\,\frac{x}{1-p} = x,$$
 # and $\operatorname{Var}[x'] = E[x'^2] - x^2 = \frac{x^2}{1-p} - x^2 = x^2 \frac{p}{1-p}$.
@@ -88,8 +100,8 @@ assert np.isclose(ensemble, full_net, rtol=1e-5)
 # rescales by $1/(1-p)$ during training and leaves the test-time network alone. Both make the test-time
 # activation equal the training expectation; inverted dropout keeps inference code free of $p$.
 #
-# > **Myth:** "At test time multiply by a scaling factor, usually the inverse of the drop rate" (seed
-# > 002). **Fact:** classic dropout scales by the keep probability $1-p$ at test time; inverted dropout
+# > **Myth:** "At test time multiply by a scaling factor, usually the inverse of the drop rate" (the
+# > 2024 study notes). **Fact:** classic dropout scales by the keep probability $1-p$ at test time; inverted dropout
 # > scales by $1/(1-p)$ at training time. Scaling by $1/p$ makes test activations $1/(p(1-p))$ times too
 # > large — computed below for $p = 0.2$.
 
@@ -103,15 +115,16 @@ inverted_train = float(jnp.mean(layers.dropout(h, p_c, key=key_inverted)))
 print(f"classic : E[train] ~ {classic_train:.3f}   test (1-p)*h = {(1 - p_c) * 2.0:.3f}")
 print(f"inverted: E[train] ~ {inverted_train:.3f}   test h       = {2.0:.3f}")
 print(
-    f"seed 002: test h/p = {2.0 / p_c:.3f}, {2.0 / p_c / classic_train:.2f}x the training mean "
+    f"the notes' h/p = {2.0 / p_c:.3f}, {2.0 / p_c / classic_train:.2f}x the training mean "
     f"(1/(p(1-p)) = {1 / (p_c * (1 - p_c)):.2f})"
 )
 assert abs(classic_train - (1 - p_c) * 2.0) < 0.01 and abs(inverted_train - 2.0) < 0.01
 
 # %% [markdown]
-# ## Spot the bug: the seed's dropout
+# ## Spot the bug: the JAX book chapter's dropout
 #
-# Seed 000 writes dropout in JAX like this:
+# The JAX book chapter (a Chinese translation of chapter 6 of a book on deep learning with JAX)
+# writes dropout like this:
 #
 # ```python
 # def dropout_layer(x, dropout_prob, is_training):
@@ -125,8 +138,8 @@ assert abs(classic_train - (1 - p_c) * 2.0) < 0.01 and abs(inverted_train - 2.0)
 
 
 # %%
-def seed_dropout_layer(x, dropout_prob, is_training):
-    """Seed 000's dropout, copied unchanged (two bugs)."""
+def book_dropout_layer(x, dropout_prob, is_training):
+    """The JAX book chapter's dropout, copied unchanged (two bugs)."""
     if is_training:
         mask = jax.random.bernoulli(jax.random.PRNGKey(0), dropout_prob, x.shape)
         return x * mask / (1 - dropout_prob)
@@ -135,9 +148,9 @@ def seed_dropout_layer(x, dropout_prob, is_training):
 
 ones = jnp.ones((100_000,), jnp.float32)
 p_s = 0.3
-step1, step2 = seed_dropout_layer(ones, p_s, True), seed_dropout_layer(ones, p_s, True)
+step1, step2 = book_dropout_layer(ones, p_s, True), book_dropout_layer(ones, p_s, True)
 print(
-    f"mean of the seed's dropout(1) = {float(step1.mean()):.4f}   "
+    f"mean of the book's dropout(1) = {float(step1.mean()):.4f}   "
     f"p/(1-p) = {p_s / (1 - p_s):.4f}   (should be 1)"
 )
 print("fraction of units KEPT =", float((step1 != 0).mean()), " (should be 1-p =", 1 - p_s, ")")
@@ -151,7 +164,7 @@ print("same mask at every step:", bool(jnp.array_equal(step1, step2)))
 #    learns to live without them — no noise, no ensemble. Derive a fresh key per step:
 #    `jax.random.fold_in(key, step)` (this is what `lessonlib.train.fit` does for you).
 #
-# > **Myth:** "JAX's `jax.nn.dropout` makes dropout seamless" (seed 000). **Fact:** there is no
+# > **Myth:** "JAX's `jax.nn.dropout` makes dropout seamless" (the JAX book chapter). **Fact:** there is no
 # > `jax.nn.dropout` (nor `jax.nn.batch_norm`): JAX is a numerics library; layers live in Flax,
 # > Haiku, Equinox — or in eight lines of your own, as below.
 
@@ -166,9 +179,9 @@ print(
 # OUTPUT: jax.nn has dropout: False | batch_norm: False
 
 # %% [markdown]
-# ### Exercise 1 (2 points): fix the seed's dropout
+# ### Exercise 1 (2 points): fix the book's dropout
 #
-# Write `fixed_dropout(x, dropout_prob, is_training, *, key)` with the seed's structure
+# Write `fixed_dropout(x, dropout_prob, is_training, *, key)` with the book's structure
 # (`jax.random.bernoulli`, then `x * mask / (1 - dropout_prob)`) and change only what is wrong.
 
 
@@ -193,7 +206,7 @@ check("02.fixed_dropout", fixed_dropout, hidden=True)
 #
 # `dropout(x, rate, *, key=None, train=True)`: inverted dropout as derived above. Return `x` itself
 # when `train=False` or `rate == 0`; raise `ValueError` naming the rate when it lies outside
-# $[0, 1)$, and when `train=True` but no key is given (a silent default key is the seed's bug 2).
+# $[0, 1)$, and when `train=True` but no key is given (a silent default key is the book's bug 2).
 # The checks are statistical: mean, fraction of zeros, kept values, and that two keys give two masks.
 
 
@@ -225,7 +238,8 @@ check("02.dropout", dropout, hidden=True)
 # is the identity. `lessonlib.train.fit` derives the key of step $s$ in epoch $e$ as
 # `fold_in(fold_in(key, e), s + 1)`, and the MLP folds in the layer index, so no mask repeats.
 #
-# > **Myth:** "Dropout is only used in fully connected layers" (seed 003). **Fact:** it is most
+# > **Myth:** "Dropout is only used in fully connected layers" (the notes on *Dive into Deep
+# > Learning*, in their Q&A). **Fact:** it is most
 # > common there, but convolutional networks use *spatial dropout* (Tompson et al. 2015): one mask
 # > value per channel, broadcast over positions, because neighbouring positions are so correlated that
 # > dropping single pixels hardly removes information. A (batch, 1, channels) mask does it:
@@ -496,7 +510,7 @@ assert entropy[~right].mean() > entropy[right].mean()
 # predictions have clearly higher entropy than right ones, so the spread of the passes flags the
 # inputs the model is unsure about.
 #
-# **Seed 004's point: measure training accuracy with dropout off.** During training, the accuracy a
+# **The Géron notes' point: measure training accuracy with dropout off.** During training, the accuracy a
 # framework reports per batch comes from thinned networks. Evaluated with dropout on, the training
 # set looks harder than it is:
 
@@ -546,9 +560,9 @@ check("02.mc_predict", mc_predict, hidden=True)
 #   key as a default argument (evaluated once, so every call shares it).
 # - **`bernoulli(key, q)` keeps with probability q.** For a drop rate p, the keep probability is 1 - p.
 # - **Train vs eval.** Evaluate (and report training accuracy) with `train=False`; with dropout on
-#   the training set looks harder than it is (seed 004's point, measured above).
+#   the training set looks harder than it is (the Géron notes' point, measured above).
 # - **Classic vs inverted.** Inverted dropout scales by 1/(1-p) during training and does nothing at
-#   test time; never scale by 1/p (seed 002's myth).
+#   test time; never scale by 1/p (the 2024 study notes' myth).
 # - **Where.** After hidden layers, not on the logits; for convolutions prefer spatial (channel-wise)
 #   dropout; with batch norm, MC dropout must keep BN in evaluation mode.
 # - **Rate validation under jit.** `layers.dropout` raises `ValueError` for a concrete rate outside
@@ -566,6 +580,8 @@ check("02.mc_predict", mc_predict, hidden=True)
 #   Convolutional Networks* (spatial dropout). CVPR 2015.
 # - S. Greydanus. *Scaling down Deep Learning* (MNIST-1D). 2020.
 # - A. Zhang, Z. Lipton, M. Li, A. Smola. *Dive into Deep Learning*, section "Dropout".
+# - The course's sources (the JAX book chapter, the 2024 study notes, the notes on *Dive into Deep
+#   Learning*, the Géron notes) and their mistakes: [sources.md](../sources.md).
 #
 # ## Glossary / 术语表
 #

@@ -2,7 +2,7 @@
 # # 06 · Optimizers
 #
 # Gradient descent takes the step $\theta \leftarrow \theta - \eta\nabla J(\theta)$ and forgets it
-# (seed 004: "它不关心之前的梯度值" — it does not care about earlier gradients). Every optimizer in
+# (the notes on Géron's chapter 11: "它不关心之前的梯度值" — it does not care about earlier gradients). Every optimizer in
 # this chapter remembers something: a velocity (momentum, Nesterov), a per-coordinate sum or
 # average of squared gradients (AdaGrad, RMSProp), or both, bias-corrected (Adam, AdaMax, Nadam),
 # plus a decay of the weights that is kept out of that memory (AdamW).
@@ -16,6 +16,11 @@
 # Every optimizer in `lessonlib.optim` is an optax-compatible *gradient transformation* — a pair
 # `init(params) -> state`, `update(grads, state, params) -> (updates, state)` — built by chaining
 # small transforms; its tests compare it with optax step by step.
+#
+# **Sources.** The chapter follows the optimizer section of the notes on Géron's chapter 11 ("the
+# Géron notes": notes in Chinese on A. Géron's *Hands-On Machine Learning*, ch. 11) and corrects
+# its claim about Adam and L2. [The course's sources](../sources.md) says what each of the course's
+# documents is and where each of its mistakes is corrected.
 
 # %%
 import time
@@ -127,7 +132,7 @@ print("compilations of the trajectory function so far:", surfaces.compile_count(
 #
 # $$m_t = \mu\, m_{t-1} + g_t, \qquad \theta_t = \theta_{t-1} - \eta\, m_t .$$
 #
-# Seed 004 (Géron, and Keras) writes the same method with the learning rate inside the velocity:
+# The Géron notes (like Géron's book and Keras) write the same method with the learning rate inside the velocity:
 # $v_t = \mu v_{t-1} - \eta g_t$, $\theta_t = \theta_{t-1} + v_t$. With a constant $\eta$ the two
 # are identical ($v_t = -\eta m_t$). Where gradients keep pointing the same way, the velocity
 # grows to $g/(1-\mu)$: with $\mu = 0.9$ the ball moves up to ten times as far per step as plain
@@ -268,7 +273,7 @@ panel_momentum
 # $$G_t = G_{t-1} + g_t^2, \qquad \theta_t = \theta_{t-1} - \eta\,\frac{g_t}{\sqrt{G_t + \epsilon}}$$
 #
 # (elementwise; optax, Keras and `lessonlib` start from $G_0 = 0.1$, PyTorch from $0$). Steep
-# coordinates get small steps, flat ones large steps — the "adaptive learning rate" of seed 004,
+# coordinates get small steps, flat ones large steps — the "adaptive learning rate" of the Géron notes,
 # which points the update more directly at the minimum. One step, checked by hand:
 
 # %%
@@ -283,7 +288,7 @@ assert np.allclose(u1, by_hand, rtol=1e-6)
 # Gradients 100x apart give steps of similar size. But $G_t$ never shrinks: with a constant
 # gradient $c$, $G_t \approx t c^2$ and the step is $\approx \eta/\sqrt t$, so after $T$ steps
 # AdaGrad has travelled only about $\eta \sum_{t \le T} t^{-1/2} \approx 2\eta\sqrt T$ — it
-# "stops early" (seed 004: 过早停止). RMSProp (next section) forgets old gradients and keeps moving
+# "stops early" (the Géron notes: 过早停止). RMSProp (next section) forgets old gradients and keeps moving
 # at about $\eta$ per step. Check on the plane $f(x, y) = x + y$ (gradient 1 everywhere):
 
 # %%
@@ -562,7 +567,7 @@ assert np.all((moved > 0.8 * eta_w * steps_w) & (moved <= eta_w * steps_w * 1.00
 # moved both weights by about $\eta \times$ steps towards zero for *both* values of $\lambda$ — the
 # penalty's strength has been normalized away.
 #
-# > **Myth:** (seed 004) "L1/L2 regularization is not suitable for Adam (L1,L2正则化不适用于Adam)."
+# > **Myth:** (the Géron notes) "L1/L2 regularization is not suitable for Adam (L1,L2正则化不适用于Adam)."
 # > **Fact:** an L2 term in the loss works with Adam — Adam minimizes the penalized loss — but it
 # > is not *weight decay*: its effect per coordinate is rescaled by $1/\sqrt{\hat v}$. Use AdamW
 # > when you mean decay. (With SGD the two are identical; with Adam they are different
@@ -777,12 +782,12 @@ check("06.adamw_step", adamw_step, hidden=True)
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ## 13 · The seed's Keras calls, in `lessonlib.optim`
+# ## 13 · The Géron notes' Keras calls, in `lessonlib.optim`
 #
-# Seed 004 lists one Keras line per optimizer. The same optimizers here, with the arguments that
+# The Géron notes list one Keras line per optimizer. The same optimizers here, with the arguments that
 # are *named or placed differently* written out (Keras' defaults in the comments):
 #
-# | Keras (seed 004) | `lessonlib.optim` / optax | what differs |
+# | Keras (the Géron notes) | `lessonlib.optim` / optax | what differs |
 # |---|---|---|
 # | `SGD(learning_rate=0.001, momentum=0.9)` | `sgd(0.001, momentum=0.9)` | Keras keeps $v = \mu v - \eta g$ (same path for constant $\eta$) |
 # | `SGD(..., nesterov=True)` | `sgd(0.001, momentum=0.9, nesterov=True)` | — |
@@ -797,7 +802,7 @@ check("06.adamw_step", adamw_step, hidden=True)
 # a negative learning rate or $\beta \ge 1$ raises a `ValueError` naming the argument):
 
 # %%
-seed_optimizers = {
+keras_optimizers = {
     "SGD(momentum=0.9)": optim.sgd(0.001, momentum=0.9),
     "SGD(nesterov=True)": optim.sgd(0.001, momentum=0.9, nesterov=True),
     "Adagrad": optim.adagrad(0.001),
@@ -809,7 +814,7 @@ seed_optimizers = {
 }
 w_demo = {"w": jnp.ones((2, 2)), "b": jnp.zeros(2)}
 g_demo = {"w": jnp.full((2, 2), 0.5), "b": jnp.ones(2)}
-for name, opt in seed_optimizers.items():
+for name, opt in keras_optimizers.items():
     upd, _ = opt.update(g_demo, opt.init(w_demo), w_demo)
     print(f"{name:>25}: first update of w[0,0] = {float(upd['w'][0, 0]):+.6f}")
 try:
@@ -841,7 +846,7 @@ except ValueError as e:
 # - **Adam's first step is $\approx\eta$ per coordinate** regardless of the gradient's size (bias
 #   correction): with a large $\eta$, step 1 alone can wreck a pretrained model — warm up.
 # - **AdaGrad stops.** Its effective learning rate $\eta/\sqrt{G_t}$ only decreases (section 5):
-#   fine for convex problems, too early for deep networks (seed 004).
+#   fine for convex problems, too early for deep networks (the Géron notes).
 # - **Build optimizers from traced values inside `jit`** (`optimizer=lambda hp: optim.adam(hp["lr"])`,
 #   defined *once*) so that a new learning rate reuses the compilation; a new `lambda` per call, or
 #   a learning rate baked in as a constant, recompiles.
@@ -867,7 +872,8 @@ except ValueError as e:
 # - I. Loshchilov, F. Hutter (2019). Decoupled weight decay regularization. *ICLR* (AdamW).
 # - G. Goh (2017). Why momentum really works. *Distill*.
 # - A. Géron. *Hands-On Machine Learning with Scikit-Learn, Keras and TensorFlow*, 3rd ed., ch. 11
-#   (the source of seed 004's optimizer section).
+#   (the source of the Géron notes' optimizer section).
+# - The course's sources, the Géron notes among them, and their mistakes: [sources.md](../sources.md).
 # - optax documentation, `optax.sgd`, `optax.adam`, ... (the reference implementations the tests
 #   compare against).
 #

@@ -6,17 +6,21 @@
 # it rattles around the minimum in a "noise ball" whose size grows with $\eta$. A **schedule**
 # changes $\eta$ during training: large while far from a minimum, small near it.
 #
-# Seed 004 (section 四, 学习率的选择) lists the standard recipes from Géron's *Hands-On Machine
-# Learning* (ch. 11): power, exponential and piecewise-constant scheduling, performance scheduling
-# (reduce on plateau), 1cycle, and the learning-rate range test ("finder"). Its author writes of
-# 1cycle "没咋弄懂...抄书上代码" (did not quite get it, copied the book's code) — this chapter
-# takes each one apart.
+# The notes on Géron's chapter 11 ("the Géron notes": notes in Chinese on A. Géron's *Hands-On
+# Machine Learning*, ch. 11; section 四, 学习率的选择) list the standard recipes from the book:
+# power, exponential and piecewise-constant scheduling, performance scheduling (reduce on
+# plateau), 1cycle, and the learning-rate range test ("finder"). Their author writes of 1cycle
+# "没咋弄懂...抄书上代码" (did not quite get it, copied the book's code) — this chapter takes each
+# one apart.
 #
 # **You will:** see the noise ball and derive its size; plot every schedule next to its formula
 # and check it numerically; plug schedules into an optimizer and step them per batch (and see
 # what goes wrong per epoch); run the LR finder as a pure function; race 1cycle against constant
 # and exponential schedules on the same budget; shape a schedule with sliders; and solve four
 # graded exercises.
+#
+# [The course's sources](../sources.md) says what the Géron notes and the course's other documents
+# are, and where each of their mistakes is corrected.
 
 # %%
 import time
@@ -165,7 +169,7 @@ print(
 # are checked then) and returns a closure whose body uses `jnp` only, so it runs inside `jit` and
 # `lax.scan` and can be handed to an optimizer as its `learning_rate`, exactly as in optax.
 #
-# | schedule | formula | Keras (seed 004) |
+# | schedule | formula | Keras (the Géron notes) |
 # |---|---|---|
 # | power | $\eta(t) = \eta_0 / (1 + t/s)^c$ | `InverseTimeDecay(eta0, decay_steps=s, decay_rate=1)` ($c=1$) |
 # | exponential | $\eta(t) = \eta_0 \cdot 0.1^{t/s}$ | `ExponentialDecay(eta0, decay_steps=s, decay_rate=0.1)` |
@@ -175,6 +179,10 @@ print(
 # Power scheduling halves the rate after $s$ steps (for $c = 1$), then decays ever more slowly;
 # exponential scheduling divides it by 10 every $s$ steps; piecewise constant is the "drop by 10×
 # at epochs 30 and 60" recipe. Below, 1,000 steps of each.
+#
+# > **Myth:** (the Géron notes) "Power scheduling (功率调度)". **Fact:** 功率 is *physical* power,
+# > energy per unit time. The "power" here is an exponent — $\eta_0 (1 + t/s)^{-c}$ is a power law
+# > of the step — so the term is 幂调度 (power-law or inverse-time decay, 逆时衰减).
 
 # %%
 T_DEMO = 1000
@@ -242,8 +250,8 @@ assert all(checks)
 
 # %% [markdown]
 # Keras' `InverseTimeDecay` computes $\eta_0 / (1 + r\,t/d)$ with `decay_rate` $r$ and
-# `decay_steps` $d$: that is power scheduling with $c = 1$ and $s = d/r$. The seed's
-# `InverseTimeDecay(0.01, decay_steps=10_000, decay_rate=1.0)` is `power_decay(0.01, s=10_000)`;
+# `decay_steps` $d$: that is power scheduling with $c = 1$ and $s = d/r$. The Géron
+# notes' `InverseTimeDecay(0.01, decay_steps=10_000, decay_rate=1.0)` is `power_decay(0.01, s=10_000)`;
 # its `ExponentialDecay(0.01, decay_steps=20_000, decay_rate=0.1)` is
 # `exponential_decay(0.01, s=20_000)`. Check with Keras' documented formulas written out:
 
@@ -370,7 +378,7 @@ viz.show(fig)
 #
 # Smith (2017): train while the rate grows exponentially from tiny to huge, one value per batch,
 # and record the loss. Plotted against $\log\eta$ the loss stays flat (too small to matter), falls,
-# then shoots up (too large). Seed 004: choose "一个略低于学习曲线开始再次快速上升的那个值" — a
+# then shoots up (too large). The Géron notes: choose "一个略低于学习曲线开始再次快速上升的那个值" — a
 # rate a bit below where the curve starts to climb — then re-initialize the model and train with it.
 #
 # `schedules.lr_finder(step, params, batches, min_lr=..., max_lr=...)` does the sweep as one
@@ -435,7 +443,7 @@ print("pick below the smoothed minimum:", lr_pick < lr_edge)
 # **Which point to pick, and why.** The raw per-batch losses are noisy, so they are smoothed
 # first (a bias-corrected moving average, as in fastai). At the smoothed *minimum* the loss is
 # about to climb: training there sits at the edge of divergence. `pick_lr`'s default rule takes
-# one order of magnitude less — the seed's and Géron's "a bit below where it starts to climb",
+# one order of magnitude less — the Géron notes' (and Géron's) "a bit below where it starts to climb",
 # fastai v1's `lr_min / 10` — a rate that is still fast but safely stable. The alternative rule,
 # `rule="steepest"`, picks where the loss falls fastest per unit of $\log\eta$ (fastai's
 # `lr_steep`); it is usually of the same order (both are printed above). For 1cycle, Smith uses the
@@ -444,7 +452,7 @@ print("pick below the smoothed minimum:", lr_pick < lr_edge)
 #
 # > **Myth:** after the LR finder you must restore (or re-initialize) the model, because the
 # > sweep trained it with absurd rates. **Fact:** only if the finder trains *your* model in place —
-# > the seed's Keras `find_learning_rate` saves `model.get_weights()` and calls `set_weights`
+# > the Géron notes' Keras `find_learning_rate` saves `model.get_weights()` and calls `set_weights`
 # > afterwards for that reason. In JAX a function cannot modify its inputs: `lr_finder` trains
 # > copies inside `lax.scan` and returns only `(lrs, losses)`; `params0` is bit-for-bit unchanged
 # > (checked above).
@@ -851,7 +859,7 @@ check("07.pick_learning_rate", pick_learning_rate, hidden=True)
 # ## Sharp bits
 #
 # - **Schedules count batches, not epochs.** Keras' `decay_steps`, optax's `transition_steps` and
-#   `lessonlib.schedules`' `s` are optimizer steps. The seed's `InverseTimeDecay(0.01,
+#   `lessonlib.schedules`' `s` are optimizer steps. The Géron notes' `InverseTimeDecay(0.01,
 #   decay_steps=10_000)` halves the rate after 10,000 *batches*, not epochs. Géron's `OneCycleScheduler(iterations=...)` and PyTorch's `OneCycleLR(total_steps=...)`
 #   too; PyTorch's `StepLR`/`MultiStepLR` are usually stepped per epoch — read which one you have.
 # - **Boundaries are off by one between libraries.** `piecewise_constant` (like optax) switches
@@ -869,7 +877,7 @@ check("07.pick_learning_rate", pick_learning_rate, hidden=True)
 #   value; too few and the cycle never finishes. `n_train // batch_size` per epoch when the last
 #   partial batch is dropped (as `train.fit` does), `ceil` when it is kept (Keras).
 # - **Performance scheduling needs a validation metric**, so it lives between epochs; its
-#   defaults differ: Keras `factor=0.1, patience=10`, the seed/Géron `factor=0.5, patience=5`.
+#   defaults differ: Keras `factor=0.1, patience=10`, Géron (and his notes) `factor=0.5, patience=5`.
 #   `min_delta` matters on noisy curves.
 # - **The finder's curve depends on everything**: batch size, initialization, optimizer, data
 #   order. Re-run it when you change them, and run it with the optimizer you will train with
@@ -890,7 +898,8 @@ check("07.pick_learning_rate", pick_learning_rate, hidden=True)
 # - L. N. Smith, N. Topin (2019). Super-convergence: very fast training of neural networks using
 #   large learning rates. *SPIE*; arXiv:1708.07120.
 # - A. Géron (2022). *Hands-On Machine Learning with Scikit-Learn, Keras, and TensorFlow*, 3rd ed.,
-#   ch. 11, "Learning Rate Scheduling" (the source of seed 004's section 四).
+#   ch. 11, "Learning Rate Scheduling" (the source of the Géron notes' section 四).
+# - The course's sources, the Géron notes among them, and their mistakes: [sources.md](../sources.md).
 # - L. Bottou, F. E. Curtis, J. Nocedal (2018). Optimization methods for large-scale machine
 #   learning. *SIAM Review* 60(2) — SGD with a fixed step converges to a neighbourhood of size
 #   proportional to the step (Thm. 4.6), diminishing steps converge.
@@ -909,7 +918,7 @@ check("07.pick_learning_rate", pick_learning_rate, hidden=True)
 # | step / iteration | 步 / 迭代 | one optimizer update, i.e. one batch |
 # | epoch | 轮 (epoch) | one pass over the training set: `n_train // batch_size` steps |
 # | noise ball | 噪声球 | the region around a minimum where constant-rate SGD keeps bouncing; radius ∝ $\sqrt\eta$ |
-# | power scheduling | 功率调度 (幂调度) | $\eta_0/(1+t/s)^c$; Keras `InverseTimeDecay` for $c=1$ |
+# | power scheduling | 幂调度 (not 功率调度: 功率 is physical power) | $\eta_0/(1+t/s)^c$; Keras `InverseTimeDecay` for $c=1$ |
 # | exponential scheduling | 指数调度 | $\eta_0\,0.1^{t/s}$: 10× smaller every $s$ steps |
 # | piecewise constant scheduling | 分段常数调度 | fixed rates between boundary steps |
 # | performance scheduling / reduce on plateau | 性能调度 / 平台期降低学习率 | cut the rate when the validation metric stops improving |
