@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lessonlib import data, models, optim, schedules, train, viz
+from lessonlib import data, lr_finder, models, optim, schedules, train, viz
 from lessonlib.exercises import check
 
 notebook_start = time.perf_counter()
@@ -386,19 +386,19 @@ finder_idx = jnp.concatenate(
 )
 finder_batches = (ds.x_train[finder_idx], ds.y_train[finder_idx])
 params_before = jax.tree.map(np.array, params0)
-lrs, losses = schedules.lr_finder(
-    schedules.make_sgd_step(digits_loss), params0, finder_batches, min_lr=1e-3, max_lr=10.0
+lrs, losses = lr_finder.lr_finder(
+    lr_finder.make_sgd_step(digits_loss), params0, finder_batches, min_lr=1e-3, max_lr=10.0
 )
-lr_pick = float(schedules.pick_lr(lrs, losses))  # smoothed minimum / 10
+lr_pick = float(lr_finder.pick_lr(lrs, losses))  # smoothed minimum / 10
 lr_edge = 10 * lr_pick  # the smoothed minimum itself: the largest rate that still helped
-lr_steep = float(schedules.pick_lr(lrs, losses, rule="steepest"))
+lr_steep = float(lr_finder.pick_lr(lrs, losses, rule="steepest"))
 print(
     f"{finder_idx.shape[0] // 4} batches per epoch, {len(lrs)} in the sweep; smoothed loss is lowest at lr = {lr_edge:.3g}"
 )
 print(f"pick (minimum / 10) = {lr_pick:.3g};  steepest descent at lr = {lr_steep:.3g}")
 
 # %%
-smooth = np.asarray(schedules.smooth_losses(losses, beta=0.9))
+smooth = np.asarray(lr_finder.smooth_losses(losses, beta=0.9))
 fig, axes = viz.figure(1, width=5.5)
 ax = axes[0]
 ax.plot(lrs, losses, color="0.7", lw=0.8, label="loss per batch")
