@@ -143,6 +143,7 @@ def smooth_losses(losses, beta=0.9) -> jax.Array:
       >>> [round(float(v), 4) for v in smooth_losses(jnp.array([1.0, 3.0, jnp.nan]), beta=0.5)]
       [1.0, 2.3333, inf]
     """
+    ck.in_range("beta", beta, 0.0, 1.0, hi_open=True)
     losses = jnp.asarray(losses).astype(jnp.float32)
     beta = jnp.float32(beta)
     losses = jnp.where(jnp.isfinite(losses), losses, jnp.inf)

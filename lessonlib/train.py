@@ -344,6 +344,7 @@ def sweep_workers(k: int) -> int:
 
     The environment variable ``LESSONLIB_SWEEP_WORKERS`` overrides the core count.
     """
+    k = ck.positive_int("k", k)
     if jax.default_backend() != "cpu":
         return 1
     env = os.environ.get("LESSONLIB_SWEEP_WORKERS", "")

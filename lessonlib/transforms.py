@@ -208,6 +208,7 @@ def scale_by_rms(
     :math:`g_t/\sqrt{v_t + \epsilon}` (or :math:`g_t/(\sqrt{v_t} + \epsilon)`)."""
     ck.in_range("decay", decay, 0.0, 1.0, hi_open=True)
     ck.positive("eps", eps)
+    ck.non_negative("initial_scale", initial_scale)
 
     def init(params):
         return ScaleByRmsState(nu=jax.tree.map(lambda p: jnp.full_like(p, initial_scale), params))
@@ -231,6 +232,7 @@ def scale_by_stddev(
     :math:`\sqrt{v_t - \bar g_t^2 + \epsilon}`, where :math:`\bar g_t` is an EMA of gradients."""
     ck.in_range("decay", decay, 0.0, 1.0, hi_open=True)
     ck.positive("eps", eps)
+    ck.non_negative("initial_scale", initial_scale)
 
     def init(params):
         nu = jax.tree.map(lambda p: jnp.full_like(p, initial_scale), params)
@@ -426,6 +428,8 @@ def switch(index, transforms) -> GradientTransformation:
     Array([-1., -1.], dtype=float32)
     """
     transforms = tuple(transforms)
+    ck.whole("index", index, min_value=0)
+    ck.ordered("index", index, "len(transforms)", len(transforms))
 
     def init(params):
         return tuple(t.init(params) for t in transforms)

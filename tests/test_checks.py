@@ -198,6 +198,10 @@ def test_traced_bad_value_is_skipped_in_every_module(build, message):
         (lambda: data.digits(n_test=5000), r"^n_test must be < the number of images \(= 1797\), got 5000$"),
         (lambda: data.mnist1d(seed=1.5), "^seed must be an integer >= 0, got 1.5$"),
         (lambda: optim.sgd(0.1, momentum=1.0), r"^momentum must be in \[0, 1\), got 1$"),
+        (lambda: optim.rmsprop(0.1, initial_scale=-1), "^initial_scale must be >= 0, got -1$"),
+        (lambda: optim.switch(2, [optim.identity()] * 2), r"^index must be < len\(transforms\) \(= 2\), got 2$"),
+        (lambda: optim.switch(0.5, [optim.identity()] * 2), "^index must be an integer >= 0, got 0.5$"),
+        (lambda: lr_finder.smooth_losses(jnp.ones(3), beta=1.0), r"^beta must be in \[0, 1\), got 1$"),
     ],
 )  # fmt: skip
 def test_other_arguments_use_the_same_message_style(build, message):

@@ -362,6 +362,14 @@ def test_missing_keys_of_every_component_are_named_at_once(d2l):
     assert "the keys given are []" in msg
 
 
+def test_an_empty_hp_is_still_recorded_by_the_model(moons):
+    """``mlp`` must not replace an empty ``hp`` by a fresh dict (``hp or {}``): its reads count."""
+    model = models.mlp([2, 8, 2], dropout=True)
+    params, _ = model.init(jax.random.key(0))
+    with pytest.raises(ValueError, match=r"'dropout' \(read by the model\), 'lr'"):
+        train.fit(model, params, moons, key=jax.random.key(1), hp={}, epochs=1, batch_size=10)
+
+
 def test_optional_hp_key_is_accepted_given_or_absent(moons):
     model = models.mlp([2, 8, 2], batch_norm="before")
     params, state = model.init(jax.random.key(0))
