@@ -176,10 +176,8 @@ def _as_hp(hp: Mapping[str, Any]) -> dict[str, jax.Array]:
 def _static(model, epochs, batch_size, optimizer, penalty, project, n, key) -> _Static:
     if not isinstance(model, Model):
         raise TypeError(f"model must be a lessonlib.models.Model, got {type(model).__name__}")
-    epochs, batch_size = (
-        ck.positive_int("epochs", epochs),
-        ck.positive_int("batch_size", batch_size),
-    )
+    epochs = ck.positive_int("epochs", epochs)
+    batch_size = ck.positive_int("batch_size", batch_size)
     ck.ordered("batch_size", batch_size, "the number of training examples", n, strict=False)
     ck.prng_key("key", key)
     for name, fn in (("optimizer", optimizer), ("penalty", penalty), ("project", project)):
@@ -219,7 +217,10 @@ def _check_hp(static: _Static, params, state, data: Dataset, key, hp: dict, swep
     given = sorted(hp)
     cache_key = (static, tuple(given))
     if cache_key not in _hp_verdicts:
-        h = {k: jax.ShapeDtypeStruct(v.shape[swept.count(k) :], v.dtype) for k, v in hp.items()}
+        h = {  # one run's hp: a swept entry contributes one of its values
+            k: jax.ShapeDtypeStruct(v.shape[1:] if k in swept else v.shape, v.dtype)
+            for k, v in hp.items()
+        }
         x = jax.ShapeDtypeStruct((static.batch_size, *data.x_train.shape[1:]), data.x_train.dtype)
         reads = _hp.reads(_components(static), params, state, x, key, hp=h)
         _hp_verdicts[cache_key] = _hp.contract_error(reads, given)
@@ -247,6 +248,9 @@ def fit(
     SGD with ``hp["lr"]``), then applies ``project(params, hp)`` if given (e.g. a max-norm
     constraint). ``key`` drives the shuffling (``fold_in(key, epoch)``) and the per-step keys of
     stochastic layers (``fold_in(epoch_key, step + 1)``): the same key gives the same run.
+
+    ``hp`` must hold every key those functions read and nothing else: a missing or unread key
+    raises ``ValueError`` naming it (see the module docstring).
 
     A run whose loss becomes NaN or inf (e.g. a learning rate that is too large) is not an error:
     its history holds the non-finite values, ``Run.diverged_at()`` says when, and a warning names
