@@ -4,7 +4,8 @@ A ``Model`` bundles ``init(key) -> (params, state)`` and
 ``apply(params, state, x, *, key, train, hp) -> (output, new_state)`` with the name of its loss.
 ``state`` holds what is not trained (batch-norm running averages); ``hp`` is a dict of float
 hyperparameters that the training engine passes in as traced values (e.g. ``hp["dropout"]``), so
-changing them never recompiles.
+changing them never recompiles. Arguments are checked with ``lessonlib._checks`` (traced values
+are skipped).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from lessonlib import _checks as ck
 from lessonlib import layers
 
 
@@ -41,16 +43,16 @@ def variance_scaling(key, fan_in: int, fan_out: int, *, kind: str = "he", dist: 
     ``dist="normal"`` draws N(0, scale/fan); ``dist="uniform"`` draws U(-a, a) with
     ``a = sqrt(3 scale / fan)``, which has the same variance.
     """
-    if kind not in _SCALES:
-        raise ValueError(f"kind must be one of {sorted(_SCALES)}, got {kind!r}")
+    ck.prng_key("key", key)
+    ck.one_of("kind", kind, sorted(_SCALES))
+    ck.one_of("dist", dist, ["normal", "uniform"])
+    fan_in, fan_out = ck.positive_int("fan_in", fan_in), ck.positive_int("fan_out", fan_out)
     fan_name, scale = _SCALES[kind]
     fan = {"fan_in": fan_in, "fan_avg": (fan_in + fan_out) / 2}[fan_name]
     if dist == "normal":
         return math.sqrt(scale / fan) * jax.random.normal(key, (fan_in, fan_out), jnp.float32)
-    if dist == "uniform":
-        a = math.sqrt(3 * scale / fan)
-        return jax.random.uniform(key, (fan_in, fan_out), jnp.float32, -a, a)
-    raise ValueError(f"dist must be 'normal' or 'uniform', got {dist!r}")
+    a = math.sqrt(3 * scale / fan)
+    return jax.random.uniform(key, (fan_in, fan_out), jnp.float32, -a, a)
 
 
 # --------------------------------------------------------------------------- linear regression
@@ -58,8 +60,7 @@ def variance_scaling(key, fan_in: int, fan_out: int, *, kind: str = "he", dist: 
 
 def linear_regression(d: int) -> Model:
     """``y_hat = x . w + b`` with ``w ~ N(0, 1)`` and ``b = 0``, as in d2l v0.17's weight decay demo."""
-    if d <= 0:
-        raise ValueError(f"d must be a positive integer, got {d!r}")
+    d = ck.positive_int("d", d)
 
     def init(key):
         return {"w": jax.random.normal(key, (d,), jnp.float32), "b": jnp.zeros((), jnp.float32)}, {}
@@ -89,15 +90,11 @@ def mlp(
     - ``batch_norm="before"``: Linear -> BN -> activation (no bias before BN: BN's beta replaces it);
       ``"after"``: Linear -> activation -> BN. BN's keep-rate momentum is ``hp.get("bn_momentum", 0.9)``.
     """
-    sizes = [int(s) for s in sizes]
-    if len(sizes) < 2 or min(sizes) <= 0:
-        raise ValueError(f"sizes must list at least 2 positive layer widths, got {sizes!r}")
-    if activation not in layers.ACTIVATIONS:
-        raise ValueError(
-            f"activation must be one of {sorted(layers.ACTIVATIONS)}, got {activation!r}"
-        )
-    if batch_norm not in (None, "before", "after"):
-        raise ValueError(f"batch_norm must be None, 'before' or 'after', got {batch_norm!r}")
+    sizes = [ck.positive_int(f"sizes[{i}]", s) for i, s in enumerate(sizes)]
+    ck.check("len(sizes)", len(sizes), lambda v: v >= 2, ">= 2 (input and output widths)")
+    ck.one_of("activation", activation, sorted(layers.ACTIVATIONS))
+    ck.one_of("batch_norm", batch_norm, [None, "before", "after"])
+    ck.one_of("init", init, sorted(_SCALES))
     act = layers.ACTIVATIONS[activation]
     n_hidden = len(sizes) - 2
 
@@ -117,7 +114,7 @@ def mlp(
         return params, state
 
     def apply(params, state, x, *, key=None, train=False, hp=None):
-        hp = hp or {}
+        hp = {} if hp is None else hp  # not `hp or {}`: an empty mapping is a valid hp
         new_bn = []
         for i, layer in enumerate(params["dense"]):
             x = x @ layer["w"]

@@ -1,6 +1,5 @@
 """lessonlib.optim against optax (the independent reference), plus convergence and jit behaviour."""
 
-import doctest
 import functools
 
 import jax
@@ -361,12 +360,6 @@ def test_adamw_needs_params():
     opt = optim.adamw(0.1)
     with pytest.raises(ValueError, match="params"):
         opt.update(jnp.ones(2), opt.init(jnp.zeros(2)))
-
-
-def test_docstring_examples_run():
-    failures, tried = doctest.testmod(optim, verbose=False)
-    assert tried > 0
-    assert failures == 0
 
 
 def test_switch_picks_one_optimizer_even_under_vmap():

@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lessonlib import data, models, optim, schedules, train, viz
+from lessonlib import data, lr_finder, models, optim, schedules, train, viz
 from lessonlib.demos import ch07_schedules as demo
 from lessonlib.exercises import check
 
@@ -381,7 +381,7 @@ viz.show(fig)
 # then shoots up (too large). The Géron notes: choose "一个略低于学习曲线开始再次快速上升的那个值" — a
 # rate a bit below where the curve starts to climb — then re-initialize the model and train with it.
 #
-# `schedules.lr_finder(step, params, batches, min_lr=..., max_lr=...)` does the sweep as one
+# `lr_finder.lr_finder(step, params, batches, min_lr=..., max_lr=...)` does the sweep as one
 # `lax.scan` over copies of the parameters and returns `(lrs, losses)`; it stops (NaN from there
 # on) when the smoothed loss exceeds 4× its best. `step(params, batch, lr) -> (params, loss)` is
 # any training step, so the finder works for any model and optimizer. The sweep uses the same
@@ -395,19 +395,19 @@ finder_idx = jnp.concatenate(
 )
 finder_batches = (ds.x_train[finder_idx], ds.y_train[finder_idx])
 params_before = jax.tree.map(np.array, params0)
-lrs, losses = schedules.lr_finder(
-    schedules.make_sgd_step(digits_loss), params0, finder_batches, min_lr=1e-3, max_lr=10.0
+lrs, losses = lr_finder.lr_finder(
+    lr_finder.make_sgd_step(digits_loss), params0, finder_batches, min_lr=1e-3, max_lr=10.0
 )
-lr_pick = float(schedules.pick_lr(lrs, losses))  # smoothed minimum / 10
+lr_pick = float(lr_finder.pick_lr(lrs, losses))  # smoothed minimum / 10
 lr_edge = 10 * lr_pick  # the smoothed minimum itself: the largest rate that still helped
-lr_steep = float(schedules.pick_lr(lrs, losses, rule="steepest"))
+lr_steep = float(lr_finder.pick_lr(lrs, losses, rule="steepest"))
 print(
     f"{finder_idx.shape[0] // 4} batches per epoch, {len(lrs)} in the sweep; smoothed loss is lowest at lr = {lr_edge:.3g}"
 )
 print(f"pick (minimum / 10) = {lr_pick:.3g};  steepest descent at lr = {lr_steep:.3g}")
 
 # %%
-smooth = np.asarray(schedules.smooth_losses(losses, beta=0.9))
+smooth = np.asarray(lr_finder.smooth_losses(losses, beta=0.9))
 fig, axes = viz.figure(1, width=5.5)
 ax = axes[0]
 ax.plot(lrs, losses, color="0.7", lw=0.8, label="loss per batch")
@@ -833,7 +833,7 @@ check("07.plateau_step", plateau_step, hidden=True)
 # moving average $a_i = \beta a_{i-1} + (1-\beta)\,\ell_i$ ($a_{-1} = 0$),
 # $\bar\ell_i = a_i / (1 - \beta^{i+1})$; ignore NaN (the finder writes NaN after it stopped, and
 # every later smoothed value is NaN too); return the learning rate at the smallest $\bar\ell_i$
-# divided by 10. (Unlike `schedules.pick_lr`, skip no points at the start.)
+# divided by 10. (Unlike `lr_finder.pick_lr`, skip no points at the start.)
 
 
 # %% [solution] id=ex07-pick
