@@ -30,6 +30,8 @@ from pathlib import Path
 
 import nbformat
 
+from lessonlib.cache import atomic_write
+
 ROOT = Path(__file__).resolve().parent.parent
 #: Extra Jupyter configuration of the learner's lab (``make lab`` puts it on
 #: ``JUPYTER_CONFIG_PATH``): nbgrader's instructor tools and JupyterLab's news are switched off.
@@ -152,17 +154,14 @@ def place_course_files(workspace: Path, root: Path = ROOT) -> dict[str, list[Pat
         if current == new:
             record[rel] = new
         elif record.get(rel) == current:  # still exactly what the course wrote: refresh it
-            tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-            tmp.write_bytes(data)
-            os.replace(tmp, dest)
+            with atomic_write(dest) as f:
+                f.write(data)
             record[rel] = new
             done["updated"].append(dest)
         else:
             done["kept"].append(dest)
-    record_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = record_path.with_name(f".{record_path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(record, indent=1, sort_keys=True))
-    os.replace(tmp, record_path)
+    with atomic_write(record_path, "w", encoding="utf-8") as f:
+        f.write(json.dumps(record, indent=1, sort_keys=True))
     return done
 
 

@@ -109,11 +109,8 @@ def cmd_release(args: argparse.Namespace) -> int:
         print(f"released {dest}")
     # what the chapters link to (../sources.md, ../assets/figures/...), next to them as in make lab
     for rel, src in course_files(root).items():
-        dest = out / rel
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(src.read_bytes())
-        os.replace(tmp, dest)
+        with atomic_write(out / rel) as f:
+            f.write(src.read_bytes())
     return 0
 
 

@@ -230,7 +230,7 @@ def test_lambda_panel_retrains_through_fit_without_recompiling():
             playground.initial_params((4,), 0),
             ds,
             key=jax.random.key(1),
-            hp={"lr": 0.1, "l1": 0.0, "l2": lam},
+            hp={"lr": 0.1, "l2": lam},
             epochs=5,
             batch_size=int(ds.x_train.shape[0]),
             penalty=playground.penalty,

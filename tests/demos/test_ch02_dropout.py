@@ -105,9 +105,9 @@ def test_dropout_exercise_accepts_library_and_names_mistakes():
 
 
 def test_fixed_dropout_exercise():
-    from lessonlib.exercises.ch02 import _seed_fix_reference
+    from lessonlib.exercises.ch02 import _book_fix_reference
 
-    assert evaluate(get("02.fixed_dropout"), _seed_fix_reference, hidden=True).passed
+    assert evaluate(get("02.fixed_dropout"), _book_fix_reference, hidden=True).passed
 
     def seed(x, dropout_prob, is_training, *, key):
         if is_training:
