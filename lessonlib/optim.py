@@ -29,13 +29,20 @@ that optax has and this module leaves out (``mu_dtype``, ``accumulator_dtype``, 
 ``TypeError`` instead of being silently reinterpreted.
 """
 
-from lessonlib.transforms import (  # noqa: F401  (re-exported: optim.chain, optim.clip, ...)
-    EmptyState,
-    GradientTransformation,
+from lessonlib.adaptive import (  # noqa: F401  (re-exported: optim.scale_by_adam, ...)
     ScaleByAdamState,
     ScaleByRmsState,
     ScaleByRssState,
     ScaleByRStdDevState,
+    scale_by_adam,
+    scale_by_adamax,
+    scale_by_rms,
+    scale_by_rss,
+    scale_by_stddev,
+)
+from lessonlib.transforms import (  # noqa: F401  (re-exported: optim.chain, optim.clip, ...)
+    EmptyState,
+    GradientTransformation,
     ScaleByScheduleState,
     TraceState,
     add_decayed_weights,
@@ -45,12 +52,7 @@ from lessonlib.transforms import (  # noqa: F401  (re-exported: optim.chain, opt
     clip_by_global_norm,
     global_norm,
     identity,
-    scale_by_adam,
-    scale_by_adamax,
     scale_by_learning_rate,
-    scale_by_rms,
-    scale_by_rss,
-    scale_by_stddev,
     switch,
     trace,
 )

@@ -136,7 +136,7 @@ def ghost_bn_mlp(sizes: tuple[int, ...]) -> models.Model:
 
     def apply(params, state, x, *, key=None, train=False, hp=None):
         del key
-        hp = hp or {}
+        hp = {} if hp is None else hp  # an empty mapping is a valid hp
         new_bn = []
         for i, layer in enumerate(params["dense"]):
             x = x @ layer["w"]
