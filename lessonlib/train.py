@@ -171,8 +171,9 @@ _run_jit = jax.jit(_run, static_argnums=0)
 @partial(jax.jit, static_argnums=(0, 6, 9))
 def _sweep_jit(static, params, state, data, key, hp, swept, opt_state, first_epoch, stacked):
     axes = {k: (0 if k in swept else None) for k in hp}  # built here: in_axes must be static
-    run = 0 if stacked else None  # stacked: params, state, key, opt_state have a run axis
-    in_axes = (run, run, None, run, axes, None if opt_state is None else run, None)
+    run = 0 if stacked[0] else None  # stacked: params, state, opt_state have a run axis ...
+    key_axis = 0 if stacked[1] else None  # ... and so has the key unless all runs share it
+    in_axes = (run, run, None, key_axis, axes, None if opt_state is None else run, None)
     return jax.vmap(partial(_run, static), in_axes=in_axes)(
         params, state, data, key, hp, opt_state, first_epoch
     )
@@ -280,9 +281,11 @@ def sweep(
     scalars are shared. All runs start from the same ``params`` and use the same ``key``, so they
     differ only in the swept values. Every array of the returned history has a leading axis K.
 
-    ``stacked=True`` makes it a population: ``params``, ``state``, ``opt_state`` (if given) and
-    ``key`` (an array of K keys) carry a leading axis K, run ``i`` starts from row ``i`` of each,
-    and ``hp`` may then be all scalars. Run ``i`` is exactly ``fit`` with row ``i`` of everything.
+    ``stacked=True`` makes it a population: ``params``, ``state`` and ``opt_state`` (if given)
+    carry a leading axis K, and so does ``key`` when it is an array of K keys; run ``i`` starts
+    from row ``i`` of each, and ``hp`` may then be all scalars. Run ``i`` is exactly ``fit`` with
+    row ``i`` of everything. One shared key (same batches, same dropout masks in every run: common
+    random numbers) is also faster: the first layer's products become one wide matrix product.
 
     >>> # runs = sweep(model, params, ds, key=key, hp={"lr": 0.003, "lam": jnp.linspace(0, 5, 64)}, ...)
     """
@@ -292,13 +295,14 @@ def sweep(
         raise ValueError("hp entries must be scalars or 1-D sequences")
     sizes = {k: v.shape[0] for k, v in hp.items() if v.ndim == 1}
     state = {} if state is None else state
-    per_run = (params, state, key, opt_state) if stacked else ()
+    modes = (bool(stacked), bool(stacked) and _is_key_array(key))
+    per_run = (params, state, opt_state) + ((key,) if modes[1] else ()) if stacked else ()
     if stacked:
         rows = {np.shape(leaf)[:1] for leaf in jax.tree.leaves(per_run)}
         if len(rows) != 1 or () in rows:
             raise ValueError(
-                "stacked=True needs params, state, opt_state and key with one leading axis of "
-                f"runs (equal lengths), got leading axes {sorted(rows)}"
+                "stacked=True needs params, state, opt_state (and key, unless one key is shared) "
+                f"with one leading axis of runs, of equal lengths; got leading axes {sorted(rows)}"
             )
         sizes["(stacked runs)"] = rows.pop()[0]
     elif not sizes:
@@ -312,8 +316,8 @@ def sweep(
 
     def args_of(chunk):
         chunk_hp, rows = chunk
-        p, s, ky, o = rows if stacked else (params, state, key, opt_state)
-        return (p, s, data, ky, chunk_hp, swept, o, first_epoch, stacked)
+        p, s, o, ky = (*rows, key)[:4] if stacked else (params, state, opt_state, key)
+        return (p, s, data, ky, chunk_hp, swept, o, first_epoch, modes)
 
     def one(chunk):
         return jax.block_until_ready(_sweep_jit(static, *args_of(chunk)))
@@ -326,7 +330,7 @@ def sweep(
         signature = (
             static,
             swept,
-            stacked,
+            modes,
             jax.tree.structure(traced),
             tuple(map(np.shape, jax.tree.leaves(traced))),
         )
@@ -377,6 +381,13 @@ def _chunk_hp(hp: dict, swept: tuple[str, ...], k: int, n: int) -> list[dict]:
         {**hp, **{name: v[i * size : (i + 1) * size] for name, v in padded.items()}}
         for i in range(n)
     ]
+
+
+def _is_key_array(key) -> bool:
+    """True for an array of keys (``jax.random.split(key, K)``), False for a single key."""
+    if jax.dtypes.issubdtype(getattr(key, "dtype", None), jax.dtypes.prng_key):
+        return np.ndim(key) == 1
+    return np.ndim(key) == 2  # legacy uint32[K, 2] keys
 
 
 def _chunk_rows(tree, k: int, n: int) -> list:
