@@ -32,16 +32,24 @@ from lessonlib.data import Dataset, cache_dir
 from lessonlib.models import Model
 
 # --------------------------------------------------------------------------- spaces
+# Each distribution maps the unit interval onto its values (``from_unit``, the inverse of its CDF)
+# and back (``to_unit``). Sampling is inverse-transform sampling: uniform numbers from the key,
+# pushed through ``from_unit`` (one compiled random program serves every distribution).
+
+
+def _sample(self, key: jax.Array, n: int) -> np.ndarray:
+    """``n`` draws as float32: ``from_unit(u)`` for ``u ~ U[0, 1)`` drawn from ``key``."""
+    u = np.asarray(jax.random.uniform(_checks.prng_key("key", key), (n,)), np.float64)
+    return self.from_unit(u).astype(np.float32)
 
 
 class Uniform(NamedTuple):
-    """``x ~ U(low, high)``."""
+    """``x ~ U(low, high)``: ``from_unit(u) = low + u (high - low)``."""
 
     low: float
     high: float
 
-    def sample(self, key, n: int) -> jax.Array:
-        return jax.random.uniform(key, (n,), jnp.float32, self.low, self.high)
+    sample = _sample
 
     def to_unit(self, x):
         return (np.asarray(x, np.float64) - self.low) / (self.high - self.low)
@@ -54,19 +62,18 @@ class Uniform(NamedTuple):
 
 
 class LogUniform(NamedTuple):
-    """``log x ~ U(log low, log high)``: every decade between low and high is equally likely.
+    """``log x ~ U(log low, log high)``: every decade between low and high is equally likely;
+    ``from_unit(u) = low (high / low)^u = exp(log low + u (log high - log low))``.
 
     >>> x = LogUniform(1e-4, 1.0).sample(jax.random.key(0), 100_000)
-    >>> round(float(jnp.mean(x < 1e-2)), 2)  # 2 of the 4 decades
+    >>> round(float(np.mean(x < 1e-2)), 2)  # 2 of the 4 decades
     0.5
     """
 
     low: float
     high: float
 
-    def sample(self, key, n: int) -> jax.Array:
-        lo, hi = math.log(self.low), math.log(self.high)
-        return jnp.exp(jax.random.uniform(key, (n,), jnp.float32, lo, hi))
+    sample = _sample
 
     def to_unit(self, x):
         return np.log(np.asarray(x, np.float64) / self.low) / math.log(self.high / self.low)
@@ -79,13 +86,13 @@ class LogUniform(NamedTuple):
 
 
 class IntUniform(NamedTuple):
-    """An integer in ``low .. high`` (both included), each equally likely; returned as float32."""
+    """An integer in ``low .. high`` (both included), each equally likely; returned as float32.
+    ``from_unit(u) = floor(low + u (high - low + 1))``."""
 
     low: int
     high: int
 
-    def sample(self, key, n: int) -> jax.Array:
-        return jax.random.randint(key, (n,), self.low, self.high + 1).astype(jnp.float32)
+    sample = _sample
 
     def to_unit(self, x):
         return (np.asarray(x, np.float64) - self.low + 0.5) / (self.high - self.low + 1)
@@ -99,13 +106,11 @@ class IntUniform(NamedTuple):
 
 
 class Choice(NamedTuple):
-    """One of ``values`` (numbers), each equally likely."""
+    """One of ``values`` (numbers), each equally likely: ``values[floor(u len(values))]``."""
 
     values: tuple
 
-    def sample(self, key, n: int) -> jax.Array:
-        options = jnp.asarray(self.values, jnp.float32)
-        return options[jax.random.randint(key, (n,), 0, len(self.values))]
+    sample = _sample
 
     def to_unit(self, x):
         index = np.argmin(np.abs(np.subtract.outer(np.asarray(x), self.values)), axis=-1)
@@ -150,8 +155,7 @@ def sample(space: Mapping[str, Any], *, key: jax.Array, n: int) -> dict[str, np.
     space, n = check_space(space), _checks.positive_int("n", n)
     key = _checks.prng_key("key", key)
     return {
-        name: np.asarray(d.sample(jax.random.fold_in(key, i), n))
-        for i, (name, d) in enumerate(space.items())
+        name: d.sample(jax.random.fold_in(key, i), n) for i, (name, d) in enumerate(space.items())
     }
 
 
@@ -232,8 +236,8 @@ class Setup(NamedTuple):
 
 class Population(NamedTuple):
     """K configurations mid-training: their ``hp`` rows, stacked ``params``/``state``/``opt_state``,
-    the ``ids`` of the configurations they are, the shared training ``key``, the epochs done and the
-    per-epoch ``history`` (K, epochs)."""
+    the ``ids`` of the configurations they are, the training ``key`` (one shared key, or K keys
+    after ``stack``), the epochs done and the per-epoch ``history`` (K, epochs)."""
 
     hp: dict[str, np.ndarray]
     ids: np.ndarray
@@ -247,29 +251,57 @@ class Population(NamedTuple):
 
 def population(setup: Setup, hp: Mapping[str, Any], *, key: jax.Array) -> Population:
     """K untrained configurations: ``init_key, train_key = split(key)``; configuration ``i`` is
-    initialized with ``split(init_key, K)[i]``, and all train with ``train_key`` (the same batches:
+    initialized with ``fold_in(init_key, i)``, and all train with ``train_key`` (the same batches:
     common random numbers, which make the comparison fairer and the population faster)."""
     hp = {k: np.asarray(v, np.float32) for k, v in hp.items()}
     sizes = {np.shape(v) for v in hp.values()}
     if len(sizes) != 1 or len(sizes.pop()) != 1:
-        raise ValueError(
-            f"hp must hold 1-D arrays of equal length, got { {k: np.shape(v) for k, v in hp.items()} }"
-        )
+        shapes = {k: np.shape(v) for k, v in hp.items()}
+        raise ValueError(f"hp must hold 1-D arrays of equal length, got {shapes}")
     k = len(next(iter(hp.values())))
     init_key, train_key = jax.random.split(_checks.prng_key("key", key))
-    params, state = _init_many(setup.model, jax.random.split(init_key, k))
+    inits = [_init(setup.model, jax.random.fold_in(init_key, i)) for i in range(k)]
+    params, state = jax.tree.map(lambda *x: jnp.asarray(np.stack(x)), *inits)  # stacked on the host
     return Population(hp, np.arange(k), params, state, None, train_key, 0, {})
 
 
 @partial(jax.jit, static_argnums=0)
-def _init_many(model: Model, keys):
-    return jax.vmap(model.init)(keys)
+def _init(model: Model, key):  # compiled once per model, whatever the population's size
+    return model.init(key)
 
 
-def scores(setup: Setup, history: Mapping[str, np.ndarray], epoch: int = -1) -> np.ndarray:
-    """Higher-is-better scores from a (K, epochs) history at ``epoch`` (default: the last)."""
-    value = np.asarray(history[setup.metric])[:, epoch]
+def scores(setup: Setup, history: Mapping[str, np.ndarray], epoch=-1) -> np.ndarray:
+    """Higher-is-better scores from a (K, epochs) history after epoch index ``epoch`` (default:
+    the last; an array gives each row its own, e.g. when the number of epochs is searched too)."""
+    value = np.asarray(history[setup.metric])
+    value = np.take_along_axis(value, np.broadcast_to(epoch, value.shape[:1])[:, None], 1)[:, 0]
     return -value if setup.metric.endswith("loss") else value
+
+
+def stack(pops: list[Population]) -> Population:
+    """Several populations (same epochs done) as one, trained in one call: each row keeps its
+    own population's training key, so e.g. K configurations x S seeds are one vmapped run."""
+    if len({p.epochs for p in pops}) != 1:
+        raise ValueError("stack needs populations that have trained for the same epochs")
+    cat = jnp.concatenate
+
+    def keys(p):
+        return p.key if _keys_per_row(p) else jnp.repeat(p.key[None], len(p.ids), axis=0)
+
+    offsets = np.cumsum([0] + [len(p.ids) for p in pops])
+    return pops[0]._replace(
+        hp={k: np.concatenate([p.hp[k] for p in pops]) for k in pops[0].hp},
+        ids=np.concatenate([p.ids + o for p, o in zip(pops, offsets, strict=False)]),
+        params=jax.tree.map(lambda *x: cat(x), *(p.params for p in pops)),
+        state=jax.tree.map(lambda *x: cat(x), *(p.state for p in pops)),
+        opt_state=jax.tree.map(lambda *x: cat(x), *(p.opt_state for p in pops)),
+        key=cat([keys(p) for p in pops]),
+        history={k: np.concatenate([p.history[k] for p in pops]) for k in pops[0].history},
+    )
+
+
+def _keys_per_row(pop: Population) -> bool:
+    return np.ndim(pop.key) == 1
 
 
 def train_to(setup: Setup, pop: Population, epochs: int) -> Population:
@@ -310,6 +342,7 @@ def take(pop: Population, rows) -> Population:
     return pop._replace(
         hp={k: v[rows] for k, v in pop.hp.items()},
         ids=pop.ids[rows],
+        key=pop.key[jnp.asarray(rows)] if _keys_per_row(pop) else pop.key,
         params=jax.tree.map(pick, pop.params),
         state=jax.tree.map(pick, pop.state),
         opt_state=jax.tree.map(pick, pop.opt_state),
@@ -535,25 +568,41 @@ def suggest(trial, space: Mapping[str, Any]) -> dict[str, float]:
     return out
 
 
-def tpe_search(
-    fitness: Callable[[dict], np.ndarray], space, *, study, trials: int, batch: int, cost: int = 1
-) -> Log:
-    """Run ``study`` until it holds ``trials`` finished trials, ``batch`` at a time: ask ``batch``
-    trials, score them with one ``fitness(hp)`` call (a population), tell the results (a NaN score,
-    a diverged run, is told as a failed trial). Trials already in the study (a rerun, another
-    worker) count. Returns the study as a log; ``cost`` is the epochs one trial trains."""
+def run_trials(
+    fitness: Callable[[dict], np.ndarray], space, *, study, trials: int, batch: int, attrs=None
+) -> list[tuple[int, float, dict]]:
+    """Ask ``study`` for ``trials`` new trials, ``batch`` at a time; score each batch with one
+    ``fitness(hp)`` call (a population) and tell the results (a NaN score, a diverged run, is told
+    as a failed trial). ``attrs`` are stored with every trial (e.g. which worker ran it). Returns
+    ``(number, score, params)`` of every trial this call ran."""
     import optuna
 
     trials, batch = _checks.positive_int("trials", trials), _checks.positive_int("batch", batch)
-    while (done := len(_finished(study))) < trials:
-        asked = [study.ask() for _ in range(min(batch, trials - done))]
+    ran = []
+    while len(ran) < trials:
+        asked = [study.ask() for _ in range(min(batch, trials - len(ran)))]
         values = [suggest(t, space) for t in asked]
         s = np.asarray(fitness({k: np.array([v[k] for v in values], np.float32) for k in space}))
-        for t, v in zip(asked, s, strict=True):
+        for t, v, params in zip(asked, s, values, strict=True):
+            for name, value in (attrs or {}).items():
+                t.set_user_attr(name, value)
             if np.isfinite(v):
                 study.tell(t, float(v))
             else:
                 study.tell(t, state=optuna.trial.TrialState.FAIL)
+            ran.append((t.number, float(v), params))
+    return ran
+
+
+def tpe_search(
+    fitness: Callable[[dict], np.ndarray], space, *, study, trials: int, batch: int, cost: int = 1
+) -> Log:
+    """``run_trials`` until ``study`` holds ``trials`` finished trials: trials already stored (a
+    rerun, another worker) count, so a second call trains nothing. Returns the study as a log;
+    ``cost`` is the epochs one trial trains (for ``budget_curve``)."""
+    missing = _checks.positive_int("trials", trials) - len(_finished(study))
+    if missing > 0:
+        run_trials(fitness, space, study=study, trials=missing, batch=batch)
     return study_log(study, space, cost=cost)
 
 
