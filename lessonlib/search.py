@@ -629,6 +629,7 @@ def validation_split(data: Dataset, n_val: int, *, key: jax.Array) -> Dataset:
     n_val = _checks.integer("n_val", n_val, min_value=1)
     if n_val >= n:
         raise ValueError(f"n_val must be < the {n} training examples, got {n_val}")
-    order = jax.random.permutation(_checks.prng_key("key", key), n)
+    order = np.asarray(jax.random.permutation(_checks.prng_key("key", key), n))
+    x, y = np.asarray(data.x_train), np.asarray(data.y_train)  # index on the host: no compiles
     val, tr = order[:n_val], order[n_val:]
-    return Dataset(data.x_train[tr], data.y_train[tr], data.x_train[val], data.y_train[val])
+    return Dataset(*(jnp.asarray(a) for a in (x[tr], y[tr], x[val], y[val])))

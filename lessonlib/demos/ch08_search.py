@@ -347,6 +347,7 @@ def compare_methods(seed: int, *, study_prefix: str, storage: str | None = None)
     def fitness(hp, *, epochs=MAX_EPOCHS, k=keys["TPE"]):
         return search.evaluate_all(setup, hp, key=k, epochs=epochs).score
 
+    study = search.create_study(f"{study_prefix}-seed{seed}", storage=storage, seed=seed)
     runs = {
         "grid": lambda: search.evaluate_all(
             setup, search.grid(SPACE, 3), key=keys["grid"], epochs=MAX_EPOCHS
@@ -369,12 +370,7 @@ def compare_methods(seed: int, *, study_prefix: str, storage: str | None = None)
             setup, SPACE, key=keys["hyperband"], max_epochs=MAX_EPOCHS, eta=ETA
         ),
         "TPE": lambda: search.tpe_search(
-            fitness,
-            SPACE,
-            study=search.create_study(f"{study_prefix}-seed{seed}", storage=storage, seed=seed),
-            trials=n,
-            batch=9,
-            cost=MAX_EPOCHS,
+            fitness, SPACE, study=study, trials=n, batch=9, cost=MAX_EPOCHS
         ),
         "genetic": lambda: search.genetic(
             lambda hp: fitness(hp, k=keys["genetic"]),
@@ -394,8 +390,27 @@ def compare_methods(seed: int, *, study_prefix: str, storage: str | None = None)
         out[f"{method}.budget"], out[f"{method}.best"] = budget, best
         out[f"{method}.score"] = log.score
         out[f"{method}.epochs"] = log.epochs
+        out[f"{method}.config"] = log.config
         for name in SPACE:
             out[f"{method}.{name}"] = log.hp[name][log.config]
+    importance = tpe_importances(study)
+    out["TPE.importance"] = np.array([importance[name] for name in SPACE])
+    return out
+
+
+def seed_noise(hp: dict, seeds, *, epochs: int = MAX_EPOCHS) -> dict[str, np.ndarray]:
+    """ONE configuration ``hp`` (scalars) trained once per seed, as one population with a key per
+    seed; validation and test accuracy of every run (the same runs scored twice)."""
+    val_data, test_data = search_data()
+    row = {k: np.full(1, v, np.float32) for k, v in hp.items()}
+    pops = [
+        search.population(search_setup(val_data), row, key=jax.random.key(1000 + s)) for s in seeds
+    ]
+    big = search.stack(pops)
+    out = {}
+    for name, ds in (("val", val_data), ("test", test_data)):
+        setup = search_setup(ds)
+        out[name] = search.scores(setup, search.train_to(setup, big, epochs).history)
     return out
 
 
@@ -413,6 +428,19 @@ def tpe_importances(study) -> dict[str, float]:
 
     evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
     return optuna.importance.get_param_importances(study, evaluator=evaluator)
+
+
+# The code behind the stored results: the notebook's cache keys hash its source (with the core
+# modules'), so editing any of it recomputes them; editing the panel below does not.
+COMPUTE = (
+    search_data,
+    search_setup,
+    l2,
+    source_study,
+    seed_noise,
+    compare_methods,
+    tpe_importances,
+)
 
 
 # --------------------------------------------------------------------------- the slider panel
@@ -454,15 +482,16 @@ def budget_panel(results: dict[int, dict], *, step: int = 27):
         ylabel="best validation accuracy",
     )
     ax.legend(loc="lower right", fontsize=7)
-    spread = np.array(
+    per_seed = np.array([[table[s][m] for s in seeds] for m in METHODS])  # (method, seed, budget)
+    found = np.isfinite(per_seed)
+    spread = np.stack(  # range over seeds (0 where no seed has a result yet)
         [
-            [
-                np.nanmin([table[s][m] for s in seeds], axis=0),
-                np.nanmax([table[s][m] for s in seeds], axis=0),
-            ]
-            for m in METHODS
-        ]
+            np.where(found, per_seed, np.inf).min(axis=1),
+            np.where(found, per_seed, -np.inf).max(axis=1),
+        ],
+        axis=1,
     )
+    spread[~np.isfinite(spread)] = 0.0
     bars = bx.bar(
         range(len(METHODS)),
         np.zeros(len(METHODS)),
