@@ -343,3 +343,30 @@ def test_jnp_scores_are_accepted(small):
         epochs=2,
     )
     assert log.cost.tolist() == [2, 2] and log.score.shape == (2,)
+
+
+def test_stack_keeps_each_populations_key(small):
+    """Two seeds of the same configurations as one population == each seed on its own."""
+    hp = {"lr": np.array([0.1, 0.4], np.float32), "width": np.array([8.0, 16.0], np.float32)}
+    a = search.population(small, hp, key=jax.random.key(11))
+    b = search.population(small, hp, key=jax.random.key(12))
+    both = search.train_to(small, search.stack([a, b]), 3)
+    assert both.ids.tolist() == [0, 1, 2, 3] and both.key.shape == (4,)
+    alone = [search.train_to(small, p, 3) for p in (a, b)]
+    want = np.concatenate([p.history["test_loss"] for p in alone])
+    np.testing.assert_allclose(both.history["test_loss"], want, rtol=1e-5)
+    assert not np.allclose(want[:2], want[2:])  # the seeds differ
+    kept = search.train_to(small, search.take(both, [3, 0]), 5)  # rows keep their own keys
+    longer = [search.train_to(small, p, 5) for p in (b, a)]
+    np.testing.assert_allclose(
+        kept.history["test_loss"][0], longer[0].history["test_loss"][1], rtol=1e-5
+    )
+    np.testing.assert_allclose(
+        kept.history["test_loss"][1], longer[1].history["test_loss"][0], rtol=1e-5
+    )
+
+
+def test_scores_at_a_per_row_epoch(small):
+    hist = {"test_acc": np.array([[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]])}
+    assert search.scores(small, hist, np.array([0, 2])).tolist() == [0.1, 0.6]
+    assert search.scores(small, hist, 1).tolist() == [0.2, 0.5]
