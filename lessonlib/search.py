@@ -535,6 +535,17 @@ def default_storage() -> str:
     return f"sqlite:///{path}"
 
 
+def storage_url(storage: str | None = None) -> str:
+    """The URL optuna opens: ``default_storage()`` for None. ``postgresql://`` means the psycopg 3
+    driver to SQLAlchemy 2.1; when only psycopg2 is installed it becomes ``postgresql+psycopg2://``."""
+    import importlib.util
+
+    url = storage or default_storage()
+    if url.startswith("postgresql://") and importlib.util.find_spec("psycopg") is None:
+        return "postgresql+psycopg2://" + url[len("postgresql://") :]
+    return url
+
+
 def create_study(
     name: str, *, storage: str | None = None, seed: int = 0, direction: str = "maximize"
 ):
@@ -548,7 +559,7 @@ def create_study(
     sampler = optuna.samplers.TPESampler(seed=_checks.integer("seed", seed), constant_liar=True)
     return optuna.create_study(
         study_name=name,
-        storage=storage or default_storage(),
+        storage=storage_url(storage),
         sampler=sampler,
         direction=direction,
         load_if_exists=True,

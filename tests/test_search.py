@@ -370,3 +370,16 @@ def test_scores_at_a_per_row_epoch(small):
     hist = {"test_acc": np.array([[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]])}
     assert search.scores(small, hist, np.array([0, 2])).tolist() == [0.1, 0.6]
     assert search.scores(small, hist, 1).tolist() == [0.2, 0.5]
+
+
+def test_storage_url_picks_an_installed_postgresql_driver(monkeypatch):
+    import importlib.util
+
+    have_psycopg3 = importlib.util.find_spec("psycopg") is not None
+    url = search.storage_url("postgresql://u@h:5432/db")
+    assert url == (
+        "postgresql://u@h:5432/db" if have_psycopg3 else "postgresql+psycopg2://u@h:5432/db"
+    )
+    assert search.storage_url("sqlite:///x.db") == "sqlite:///x.db"
+    monkeypatch.setenv("LESSONLIB_CACHE", "/tmp/somewhere")
+    assert search.storage_url(None) == "sqlite:////tmp/somewhere/optuna.db"

@@ -137,6 +137,18 @@ candidate = clone(demo.SourceNetwork(64)).set_params(hidden_size=73)
 print("hidden_size =", candidate.hidden_size, "but W1 has shape", candidate.W1.shape)
 assert candidate.hidden_size == 73 and candidate.W1.shape == (64, 128)
 
+# %%
+# NBVAL_CHECK_OUTPUT
+print(
+    "np.int exists:",
+    hasattr(np, "int"),
+    "| SourceNetwork.fit exists:",
+    hasattr(demo.SourceNetwork, "fit"),
+)
+print("searched hidden_size reaches W1:", candidate.W1.shape[1] == candidate.hidden_size)
+# OUTPUT: np.int exists: False | SourceNetwork.fit exists: False
+# OUTPUT: searched hidden_size reaches W1: False
+
 # %% [markdown]
 # **Bug 4: the softmax subtracts the batch's largest logit, not each row's.** Softmax is unchanged
 # by subtracting any constant $c$ from a row,

@@ -68,7 +68,7 @@ def test_fixed_network_searches_the_width(digits):
     from sklearn.base import clone
 
     X, y = digits
-    net = clone(demo.FixedNetwork(64)).set_params(hidden_size=24, epochs=3, learning_rate=0.1)
+    net = clone(demo.FixedNetwork(64)).set_params(hidden_size=24, epochs=10, learning_rate=0.1)
     net.fit(X[:1400], y[:1400])
     assert net.W1_.shape == (64, 24)
     assert net.score(X[1400:], y[1400:]) > 0.85
@@ -189,7 +189,7 @@ def test_two_workers_share_one_study_in_postgresql(postgres_url, tmp_path):
         json.loads(line) for out, _ in outputs for line in out.splitlines() if line.startswith("{")
     ]
 
-    trials = optuna.load_study(study_name="shared", storage=url).trials
+    trials = optuna.load_study(study_name="shared", storage=search.storage_url(url)).trials
     assert len(trials) == 12
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
     assert sorted(t.number for t in trials) == list(range(12))  # every number handed out once
