@@ -323,4 +323,4 @@ gain_interval_exercise = Exercise(
 )
 
 
-EXERCISES = [log_uniform_exercise, sh_rung_exercise, gain_interval_exercise]
+EXERCISES = [gain_interval_exercise, log_uniform_exercise, sh_rung_exercise]  # notebook order
