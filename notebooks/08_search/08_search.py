@@ -155,12 +155,15 @@ print("searched hidden_size reaches W1:", candidate.W1.shape[1] == candidate.hid
 # $$\operatorname{softmax}(z)_j = \frac{e^{z_j}}{\sum_k e^{z_k}} = \frac{e^{z_j - c}}{\sum_k e^{z_k - c}},$$
 # and $c = \max_k z_k$ makes the largest exponent $e^0 = 1$, so nothing overflows. With one $c$ for
 # the whole batch, a row whose logits all lie far below the batch's maximum gets
-# $e^{z - c} = 0$ everywhere and $0/0 = $ NaN. In float32 (JAX's default) "far" means about 104;
-# in float64 about 745. The cell checks the shift invariance, then feeds both softmaxes a batch
-# with one such row.
+# $e^{z - c} = 0$ everywhere and $0/0 = $ NaN. How far is "far" depends on the smallest number the
+# float type holds (printed below for float32, JAX's default, and float64). The cell checks the
+# shift invariance, then feeds both softmaxes a batch with one such row.
 
 # %%
+far = {t.__name__: -np.log(np.finfo(t).smallest_subnormal) for t in (np.float32, np.float64)}
+print("e^x is 0 for x below about", {k: -round(float(v)) for k, v in far.items()})
 z = np.array([[2.0, 1.0, 0.1], [120.0, 119.0, 118.1]], np.float32)
+assert z.max() - z[0].max() > far["float32"]  # row 0 lies farther below the batch's max than that
 shifted = demo.row_max_softmax(z - 3.7)
 print("softmax(z - 3.7) == softmax(z):", np.allclose(shifted, demo.row_max_softmax(z)))
 with np.errstate(invalid="ignore"):
