@@ -294,7 +294,6 @@ def bench(
 
 
 if __name__ == "__main__":
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 40
     if "--grade-only" in sys.argv:  # just the warm ``lessonlib grade`` figures
         work = Path(tempfile.mkdtemp(prefix="bench-grade-"))
         try:

@@ -124,9 +124,9 @@ def autograde(
 ) -> BatchResult:
     """Grade every student's submission (of ``shard`` ``(i, N)``: those with ``shard_of == i``).
 
-    Before the first submission the sandbox is started once with nothing to grade
-    (``Sandbox.check``): when it cannot start, SandboxError is raised before the gradebook is
-    even opened. A submission whose sandbox fails later for reasons of its own (not the learner's
+    Before the first submission the sandbox is started once, by the compile-cache warm-up (the
+    chapter's own solutions) or else with nothing to grade (``Sandbox.check``): when it cannot
+    start, SandboxError is raised before the gradebook is even opened. A submission whose sandbox fails later for reasons of its own (not the learner's
     code) is reported to ``on_error`` and left ungraded: it is never recorded as a 0.
 
     With ``compile_cache`` (the command line passes ``default_compile_cache()``), the chapter's
@@ -149,12 +149,14 @@ def autograde(
     ):
         if not students:
             return result
-        sandbox.check(imports=True)  # SandboxError: nothing graded, nothing written
         references_ready = threading.Thread(
             target=prepare_references, args=(chapter, references), daemon=True
         )
         references_ready.start()  # on one core, while the other warms the compile cache
-        warm_compile_cache(chapter, sandbox)
+        # The preflight (SandboxError: nothing graded, nothing written): the warm-up's first start
+        # when it runs (trusted solutions, JAX imported), else a start with nothing to grade.
+        if not warm_compile_cache(chapter, sandbox):
+            sandbox.check(imports=True)
         gb = open_for_grading(db_url, chapter)
         try:
             futures = {

@@ -186,12 +186,14 @@ def cmd_grade(args: argparse.Namespace) -> int:
     cache, limits, isolation = _compile_cache(args), _limits(args), _isolation(args)
     hide = [root, path.parent]
     with Sandbox(limits=limits, hide=hide, compile_cache=cache, mode=isolation) as sandbox:
-        sandbox.check()  # SandboxError (exit 3) before anything is graded or logged
         judges = threading.Thread(
             target=prepare_judges, args=(chapter, ReferenceStore()), daemon=True
         )
         judges.start()  # the trusted answers, loaded or computed while the sandbox runs
-        warm_compile_cache(chapter, sandbox)  # once per chapter and version; then grades are faster
+        # once per chapter and version (then grades are faster); its first start, or else a start
+        # with nothing to grade, is the preflight: SandboxError (exit 3) before anything is logged
+        if not warm_compile_cache(chapter, sandbox):
+            sandbox.check()
         rows = grade_notebook(chapter, nb, sandbox, mode=args.cells)
     log = attempts_path(path)
     best_before = best_scores(log, chapter.name)
