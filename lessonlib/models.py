@@ -11,46 +11,83 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-from lessonlib import layers
+from lessonlib import _checks, layers
 
 
 class Model(NamedTuple):
     init: Callable
     apply: Callable
     loss: str  # "mse" (d2l's squared loss, (y_hat - y)^2 / 2) or "xent" (softmax cross-entropy)
+    # Optional: apply that also returns every hidden layer's output, for ``layer_stats``:
+    # forward(params, state, x, *, key, train, hp, offsets) -> (output, new_state, hidden)
+    forward: Callable | None = None
 
 
 # --------------------------------------------------------------------------- initializers
 
-_SCALES = {
-    # name: (fan, scale) of variance scaling, Var(w) = scale / fan
-    "glorot": ("fan_avg", 1.0),  # Glorot & Bengio 2010
+KINDS = {
+    # kind: (mode, scale) of variance scaling, Var(w) = scale / fan
+    "lecun": ("fan_in", 1.0),  # LeCun et al. 1998; the one SELU needs
+    "glorot": ("fan_avg", 1.0),  # Glorot & Bengio 2010 ("Xavier"), for tanh / sigmoid
     "he": ("fan_in", 2.0),  # He et al. 2015, for ReLU
-    "lecun": ("fan_in", 1.0),  # LeCun et al. 1998, for SELU
 }
+MODES = ("fan_in", "fan_out", "fan_avg")
+DISTRIBUTIONS = ("normal", "truncated_normal", "uniform")
+# Standard deviation of N(0, 1) truncated to [-2, 2]: sqrt(1 - 4 phi(2) / (2 Phi(2) - 1)).
+# Dividing by it gives the truncated draw exactly the intended variance (jax.nn, Keras).
+TRUNCATED_STD = 0.87962566103423978
 
 
-def variance_scaling(key, fan_in: int, fan_out: int, *, kind: str = "he", dist: str = "normal"):
-    """A (fan_in, fan_out) weight matrix with ``Var(w) = scale / fan`` (see ``_SCALES``).
+def variance_scaling(
+    key: jax.Array,
+    fan_in: int,
+    fan_out: int,
+    *,
+    kind: str = "he",
+    dist: str = "normal",
+    scale: float | None = None,
+    mode: str | None = None,
+) -> jax.Array:
+    r"""A (fan_in, fan_out) weight matrix with :math:`\mathrm{Var}(w) = \text{scale} / \text{fan}`.
 
-    ``dist="normal"`` draws N(0, scale/fan); ``dist="uniform"`` draws U(-a, a) with
-    ``a = sqrt(3 scale / fan)``, which has the same variance.
+    ``kind`` picks (mode, scale) from ``KINDS``: LeCun (fan_in, 1), Glorot (fan_avg, 1), He
+    (fan_in, 2), where fan_avg = (fan_in + fan_out) / 2. ``scale=`` and ``mode=`` override the
+    kind's, as Keras's ``VarianceScaling(scale, mode, distribution)`` does. Every distribution
+    has exactly that variance :math:`\sigma^2`:
+
+    - ``"normal"``: :math:`N(0, \sigma^2)`;
+    - ``"truncated_normal"``: :math:`N(0, s^2)` cut at :math:`\pm 2s` and redrawn, with
+      :math:`s = \sigma / 0.8796` (``TRUNCATED_STD``), since the cut removes variance;
+    - ``"uniform"``: :math:`U(-a, a)` with :math:`a = \sqrt{3}\,\sigma`.
+
+    Same draws as ``jax.nn.initializers.variance_scaling(scale, mode, dist)(key, (fan_in,
+    fan_out))`` for the same key.
+
+    >>> w = variance_scaling(jax.random.key(0), 200, 600, scale=2.0, mode="fan_avg", dist="uniform")
+    >>> bool(jnp.abs(w).max() <= (3 * 2.0 / 400) ** 0.5), round(float(w.var() * 400 / 2.0), 2)
+    (True, 1.0)
     """
-    if kind not in _SCALES:
-        raise ValueError(f"kind must be one of {sorted(_SCALES)}, got {kind!r}")
-    fan_name, scale = _SCALES[kind]
-    fan = {"fan_in": fan_in, "fan_avg": (fan_in + fan_out) / 2}[fan_name]
+    _checks.prng_key("key", key)
+    fan_in, fan_out = _checks.positive_int("fan_in", fan_in), _checks.positive_int("fan_out", fan_out)
+    _checks.one_of("kind", kind, KINDS)
+    _checks.one_of("dist", dist, DISTRIBUTIONS)
+    default_mode, default_scale = KINDS[kind]
+    mode = _checks.one_of("mode", default_mode if mode is None else mode, MODES)
+    scale = default_scale if scale is None else _checks.positive("scale", scale)
+    fan = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[mode]
+    std = math.sqrt(scale / fan)
+    shape = (fan_in, fan_out)
     if dist == "normal":
-        return math.sqrt(scale / fan) * jax.random.normal(key, (fan_in, fan_out), jnp.float32)
-    if dist == "uniform":
-        a = math.sqrt(3 * scale / fan)
-        return jax.random.uniform(key, (fan_in, fan_out), jnp.float32, -a, a)
-    raise ValueError(f"dist must be 'normal' or 'uniform', got {dist!r}")
+        return std * jax.random.normal(key, shape, jnp.float32)
+    if dist == "truncated_normal":
+        return std / TRUNCATED_STD * jax.random.truncated_normal(key, -2.0, 2.0, shape, jnp.float32)
+    return math.sqrt(3) * std * jax.random.uniform(key, shape, jnp.float32, -1.0, 1.0)
 
 
 # --------------------------------------------------------------------------- linear regression
@@ -80,14 +117,21 @@ def mlp(
     activation: str = "relu",
     dropout: bool = False,
     batch_norm: str | None = None,
-    init: str = "he",
+    init: str | Callable = "he",
 ) -> Model:
     """A multilayer perceptron ``sizes[0] -> ... -> sizes[-1]`` for classification (logits out).
 
+    - ``init``: a kind of ``variance_scaling`` (normal distribution), or any function
+      ``init(key, fan_in, fan_out) -> w``, e.g. ``partial(variance_scaling, dist="uniform")``.
+      Biases start at 0.
     - ``dropout=True``: inverted dropout with rate ``hp["dropout"]`` after every hidden layer
       (never on the inputs or the logits).
     - ``batch_norm="before"``: Linear -> BN -> activation (no bias before BN: BN's beta replaces it);
       ``"after"``: Linear -> activation -> BN. BN's keep-rate momentum is ``hp.get("bn_momentum", 0.9)``.
+
+    The model has a ``forward`` as well as ``apply`` (see ``layer_stats``): it also returns the
+    output ``h_i`` of every hidden layer (after activation, BN and dropout), and adds
+    ``offsets[i]`` to it when given.
     """
     sizes = [int(s) for s in sizes]
     if len(sizes) < 2 or min(sizes) <= 0:
@@ -98,6 +142,9 @@ def mlp(
         )
     if batch_norm not in (None, "before", "after"):
         raise ValueError(f"batch_norm must be None, 'before' or 'after', got {batch_norm!r}")
+    if not callable(init):
+        _checks.one_of("init", init, KINDS)
+    draw = init if callable(init) else partial(variance_scaling, kind=init)
     act = layers.ACTIVATIONS[activation]
     n_hidden = len(sizes) - 2
 
@@ -105,7 +152,7 @@ def mlp(
         keys = jax.random.split(key, len(sizes) - 1)
         dense = []
         for i, (k, fi, fo) in enumerate(zip(keys, sizes[:-1], sizes[1:], strict=True)):
-            layer = {"w": variance_scaling(k, fi, fo, kind=init)}
+            layer = {"w": draw(k, fi, fo)}
             if not (batch_norm == "before" and i < n_hidden):
                 layer["b"] = jnp.zeros(fo, jnp.float32)
             dense.append(layer)
@@ -116,9 +163,9 @@ def mlp(
             state["bn"] = [s for _, s in bn]
         return params, state
 
-    def apply(params, state, x, *, key=None, train=False, hp=None):
-        hp = hp or {}
-        new_bn = []
+    def forward(params, state, x, *, key=None, train=False, hp=None, offsets=None):
+        hp = {} if hp is None else hp
+        new_bn, hidden = [], []
         for i, layer in enumerate(params["dense"]):
             x = x @ layer["w"]
             if "b" in layer:
@@ -135,12 +182,72 @@ def mlp(
             if dropout:
                 k = None if key is None else jax.random.fold_in(key, i)
                 x = layers.dropout(x, hp["dropout"], key=k, train=train)
-        return x, ({"bn": new_bn} if batch_norm else state)
+            if offsets is not None:
+                x = x + offsets[i]
+            hidden.append(x)
+        return x, ({"bn": new_bn} if batch_norm else state), hidden
 
-    return Model(init_fn, apply, "xent")
+    def apply(params, state, x, *, key=None, train=False, hp=None):
+        out, new_state, _ = forward(params, state, x, key=key, train=train, hp=hp)
+        return out, new_state
+
+    return Model(init_fn, apply, "xent", forward)
 
 
 def _bn(params, state, i, x, train, hp):
     return layers.batch_norm(
         params["bn"][i], state["bn"][i], x, train=train, momentum=hp.get("bn_momentum", 0.9)
     )
+
+
+# --------------------------------------------------------------------------- diagnostics
+
+
+@partial(jax.jit, static_argnames=("model", "train"))
+def layer_stats(
+    model: Model, params, x: jax.Array, y: jax.Array, *, state=None, hp=None, key=None, train=False
+) -> dict[str, jax.Array]:
+    r"""Per-hidden-layer statistics of one forward and one backward pass, in one jitted call.
+
+    For every hidden layer output :math:`h_i` (batch x units): ``act_mean`` and ``act_std``, the
+    mean and standard deviation of its entries, and ``grad_std``, the standard deviation of
+    :math:`\partial L / \partial h_i`, the gradient that backpropagation carries down through
+    that layer (:math:`L` is the model's mean loss on ``(x, y)``). Each is an array with one entry
+    per hidden layer, first layer first; ``loss`` is :math:`L`.
+
+    How it records without touching the model code: ``model.forward`` adds zero "probe" offsets
+    :math:`o_i` to each :math:`h_i` and returns the :math:`h_i`; since
+    :math:`\partial L / \partial o_i = \partial L / \partial h_i`, one ``jax.grad`` with respect
+    to the offsets yields every layer's backward signal. Works for any ``Model`` with a
+    ``forward`` (``mlp`` has one); ``hp`` may hold traced values (no recompilation).
+
+    >>> net = mlp([8, 16, 16, 3])
+    >>> params, _ = net.init(jax.random.key(0))
+    >>> x, y = jax.random.normal(jax.random.key(1), (32, 8)), jnp.zeros(32, jnp.int32)
+    >>> stats = layer_stats(net, params, x, y)
+    >>> stats["act_std"].shape, stats["grad_std"].shape
+    ((2,), (2,))
+    """
+    from lessonlib.train import LOSSES  # train imports this module
+
+    if model.forward is None:
+        raise TypeError("layer_stats needs a model with a forward (e.g. models.mlp)")
+    state = {} if state is None else state
+
+    def loss_of(offsets):
+        out, _, hidden = model.forward(
+            params, state, x, key=key, train=train, hp=hp, offsets=offsets
+        )
+        return LOSSES[model.loss](out, y), hidden
+
+    shapes = jax.eval_shape(lambda: loss_of(None)[1])
+    if not shapes:
+        raise ValueError("layer_stats needs a model with at least one hidden layer")
+    zeros = [jnp.zeros(h.shape, h.dtype) for h in shapes]
+    (loss, hidden), grads = jax.value_and_grad(loss_of, has_aux=True)(zeros)
+    return {
+        "act_mean": jnp.stack([jnp.mean(h) for h in hidden]),
+        "act_std": jnp.stack([jnp.std(h) for h in hidden]),
+        "grad_std": jnp.stack([jnp.std(g) for g in grads]),
+        "loss": loss,
+    }

@@ -161,10 +161,11 @@ def _run(static: _Static, params, state, data: Dataset, key, hp):
 _run_jit = jax.jit(_run, static_argnums=0)
 
 
-@partial(jax.jit, static_argnums=(0, 6))
-def _sweep_jit(static: _Static, params, state, data, key, hp, swept: tuple[str, ...]):
+@partial(jax.jit, static_argnums=(0, 6, 7))
+def _sweep_jit(static: _Static, params, state, data, key, hp, swept: tuple[str, ...], batched: bool):
     axes = {k: (0 if k in swept else None) for k in hp}  # built here: in_axes must be static
-    return jax.vmap(partial(_run, static), in_axes=(None, None, None, None, axes))(
+    p_axis = 0 if batched else None  # batched_params: run k starts from params[k], state[k]
+    return jax.vmap(partial(_run, static), in_axes=(p_axis, p_axis, None, None, axes))(
         params, state, data, key, hp
     )
 
@@ -249,6 +250,7 @@ def sweep(
     optimizer: Callable | None = None,
     penalty: Callable | None = None,
     project: Callable | None = None,
+    batched_params: bool = False,
 ) -> Run:
     """Many runs of ``fit`` in one vmapped, jitted call: one per entry of the vector-valued ``hp``.
 
@@ -256,36 +258,59 @@ def sweep(
     scalars are shared. All runs start from the same ``params`` and use the same ``key``, so they
     differ only in the swept values. Every array of the returned history has a leading axis K.
 
+    ``batched_params=True``: every leaf of ``params`` (and ``state``) has a leading axis K and run
+    k starts from ``params[k]`` — K seeds or K initializers of one model in one call, e.g.
+    ``params, state = jax.vmap(model.init)(jax.random.split(key, K))``.
+
     >>> # runs = sweep(model, params, ds, key=key, hp={"lr": 0.003, "lam": jnp.linspace(0, 5, 64)}, ...)
     """
     static = _static(model, epochs, batch_size, optimizer, penalty, project, data.x_train.shape[0])
     hp = _as_hp(hp)
+    state = {} if state is None else state
     sizes = {k: v.shape[0] for k, v in hp.items() if v.ndim == 1}
+    if batched_params:
+        leading = {np.shape(v)[0] if np.ndim(v) else 0 for v in jax.tree.leaves((params, state))}
+        if len(leading) != 1 or 0 in leading:
+            raise ValueError(
+                "batched_params=True needs every leaf of params and state to have the same "
+                f"leading axis (one initial value per run), got leading sizes {sorted(leading)}"
+            )
+        sizes["params"] = leading.pop()
     if not sizes:
-        raise ValueError("sweep needs at least one hp entry that is a 1-D sequence of values")
+        raise ValueError(
+            "sweep needs at least one hp entry that is a 1-D sequence of values "
+            "(or batched_params=True)"
+        )
     if len(set(sizes.values())) != 1:
-        raise ValueError(f"swept hp entries must have equal lengths, got {sizes}")
+        raise ValueError(f"swept hp entries (and batched params) must have equal lengths, got {sizes}")
     if any(v.ndim > 1 for v in hp.values()):
         raise ValueError("hp entries must be scalars or 1-D sequences")
-    state = {} if state is None else state
-    swept, k = tuple(sorted(sizes)), next(iter(sizes.values()))
-    chunks = _chunk_hp(hp, swept, k, sweep_workers(k))
+    swept, k = tuple(sorted(n for n in sizes if n in hp)), next(iter(sizes.values()))
+    runs = {"hp": {n: hp[n] for n in swept}}  # what differs from run to run
+    if batched_params:
+        runs |= {"params": params, "state": state}
+    chunks = _chunk(runs, k, sweep_workers(k))
 
-    def one(chunk_hp):
-        return jax.block_until_ready(_sweep_jit(static, params, state, data, key, chunk_hp, swept))
+    def args(chunk):
+        hp_k = {**hp, **chunk["hp"]}
+        return chunk.get("params", params), chunk.get("state", state), data, key, hp_k
+
+    def one(chunk):
+        return jax.block_until_ready(_sweep_jit(static, *args(chunk), swept, batched_params))
 
     if len(chunks) == 1:
         outs = [one(chunks[0])]
     else:
-        args = (params, state, data, key, chunks[0])
+        first = args(chunks[0])
         signature = (
             static,
             swept,
-            jax.tree.structure(args),
-            tuple(map(np.shape, jax.tree.leaves(args))),
+            batched_params,
+            jax.tree.structure(first),
+            tuple(map(np.shape, jax.tree.leaves(first))),
         )
         if signature not in _compiled:  # compile here, once, so that the threads only run it
-            _sweep_jit.lower(static, *args, swept).compile()
+            _sweep_jit.lower(static, *first, swept, batched_params).compile()
             _compiled.add(signature)
         with ThreadPoolExecutor(len(chunks)) as pool:  # XLA releases the GIL while it runs
             outs = list(pool.map(one, chunks))
@@ -318,19 +343,20 @@ def sweep_workers(k: int) -> int:
     return max(1, min(k, cores))
 
 
-def _chunk_hp(hp: dict, swept: tuple[str, ...], k: int, n: int) -> list[dict]:
-    """``n`` hp dicts with ``ceil(k / n)`` values each; the last one is padded by repeating the last
-    value, so every chunk has the same shape and shares one compilation (``sweep`` drops the pads)."""
+def _chunk(runs, k: int, n: int) -> list:
+    """Split a pytree whose leaves have a leading axis ``k`` (one entry per run) into ``n`` chunks
+    of ``ceil(k / n)`` runs; the last is padded by repeating the last run, so every chunk has the
+    same shape and shares one compilation (``sweep`` drops the pads)."""
     if n == 1:
-        return [hp]
+        return [runs]
     size = -(-k // n)
-    padded = {name: np.resize(np.asarray(hp[name]), size * n) for name in swept}
-    for v in padded.values():
-        v[k:] = v[k - 1]
-    return [
-        {**hp, **{name: v[i * size : (i + 1) * size] for name, v in padded.items()}}
-        for i in range(n)
-    ]
+
+    def pad(v):
+        v = np.asarray(v)
+        return np.concatenate([v, np.repeat(v[-1:], size * n - k, axis=0)])
+
+    padded = jax.tree.map(pad, runs)
+    return [jax.tree.map(lambda v, i=i: v[i * size : (i + 1) * size], padded) for i in range(n)]
 
 
 def diverged_at(history: Mapping[str, np.ndarray]) -> np.ndarray:
