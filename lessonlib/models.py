@@ -74,7 +74,10 @@ def variance_scaling(
     (True, 1.0)
     """
     _checks.prng_key("key", key)
-    fan_in, fan_out = _checks.positive_int("fan_in", fan_in), _checks.positive_int("fan_out", fan_out)
+    fan_in, fan_out = (
+        _checks.positive_int("fan_in", fan_in),
+        _checks.positive_int("fan_out", fan_out),
+    )
     _checks.one_of("kind", kind, KINDS)
     _checks.one_of("dist", dist, DISTRIBUTIONS)
     default_mode, default_scale = KINDS[kind]

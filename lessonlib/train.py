@@ -162,7 +162,9 @@ _run_jit = jax.jit(_run, static_argnums=0)
 
 
 @partial(jax.jit, static_argnums=(0, 6, 7))
-def _sweep_jit(static: _Static, params, state, data, key, hp, swept: tuple[str, ...], batched: bool):
+def _sweep_jit(
+    static: _Static, params, state, data, key, hp, swept: tuple[str, ...], batched: bool
+):
     axes = {k: (0 if k in swept else None) for k in hp}  # built here: in_axes must be static
     p_axis = 0 if batched else None  # batched_params: run k starts from params[k], state[k]
     return jax.vmap(partial(_run, static), in_axes=(p_axis, p_axis, None, None, axes))(
@@ -282,7 +284,9 @@ def sweep(
             "(or batched_params=True)"
         )
     if len(set(sizes.values())) != 1:
-        raise ValueError(f"swept hp entries (and batched params) must have equal lengths, got {sizes}")
+        raise ValueError(
+            f"swept hp entries (and batched params) must have equal lengths, got {sizes}"
+        )
     if any(v.ndim > 1 for v in hp.values()):
         raise ValueError("hp entries must be scalars or 1-D sequences")
     swept, k = tuple(sorted(n for n in sizes if n in hp)), next(iter(sizes.values()))

@@ -284,14 +284,14 @@ def test_sweep_over_initial_params_equals_individual_runs(monkeypatch, workers):
     kw = dict(key=jax.random.key(1), epochs=3, batch_size=16)
     lrs = jnp.array([0.05, 0.1, 0.2], jnp.float32)
     many = train.sweep(model, params, ds, state=state, hp={"lr": lrs}, batched_params=True, **kw)
-    same_lr = train.sweep(
-        model, params, ds, state=state, hp={"lr": 0.1}, batched_params=True, **kw
-    )
+    same_lr = train.sweep(model, params, ds, state=state, hp={"lr": 0.1}, batched_params=True, **kw)
     assert many.history["test_loss"].shape == (3, 3)
     for k in range(3):
         p_k, s_k = jax.tree.map(lambda v, k=k: v[k], (params, state))
         one = train.fit(model, p_k, ds, state=s_k, hp={"lr": float(lrs[k])}, **kw)
-        np.testing.assert_allclose(many.history["test_loss"][k], one.history["test_loss"], rtol=1e-4)
+        np.testing.assert_allclose(
+            many.history["test_loss"][k], one.history["test_loss"], rtol=1e-4
+        )
         jax.tree.map(
             lambda a, b, k=k: np.testing.assert_allclose(a[k], b, rtol=1e-4, atol=1e-6),
             many.state,
