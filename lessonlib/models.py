@@ -117,13 +117,16 @@ def linear_regression(d: int) -> Model:
 def mlp(
     sizes: Sequence[int],
     *,
-    activation: str = "relu",
+    activation: str | Sequence[str] = "relu",
     dropout: bool = False,
     batch_norm: str | None = None,
     init: str | Callable = "he",
 ) -> Model:
     """A multilayer perceptron ``sizes[0] -> ... -> sizes[-1]`` for classification (logits out).
 
+    - ``activation``: a name in ``layers.ACTIVATIONS``, or a tuple of names: then the traced index
+      ``hp["activation"]`` picks one at run time (``lax.switch``), so one compiled run or sweep
+      serves several activations (sweep the index like any hyperparameter).
     - ``init``: a kind of ``variance_scaling`` (normal distribution), or any function
       ``init(key, fan_in, fan_out) -> w``, e.g. ``partial(variance_scaling, dist="uniform")``.
       Biases start at 0.
@@ -139,17 +142,23 @@ def mlp(
     sizes = [int(s) for s in sizes]
     if len(sizes) < 2 or min(sizes) <= 0:
         raise ValueError(f"sizes must list at least 2 positive layer widths, got {sizes!r}")
-    if activation not in layers.ACTIVATIONS:
-        raise ValueError(
-            f"activation must be one of {sorted(layers.ACTIVATIONS)}, got {activation!r}"
-        )
+    names = (activation,) if isinstance(activation, str) else tuple(activation)
+    if not names:
+        raise ValueError("activation must name at least one activation")
+    for name in names:
+        _checks.one_of("activation", name, layers.ACTIVATIONS)
     if batch_norm not in (None, "before", "after"):
         raise ValueError(f"batch_norm must be None, 'before' or 'after', got {batch_norm!r}")
     if not callable(init):
         _checks.one_of("init", init, KINDS)
     draw = init if callable(init) else partial(variance_scaling, kind=init)
-    act = layers.ACTIVATIONS[activation]
+    fns = [layers.ACTIVATIONS[name] for name in names]
     n_hidden = len(sizes) - 2
+
+    def act(x, hp):
+        if isinstance(activation, str):
+            return fns[0](x)
+        return jax.lax.switch(jnp.asarray(hp["activation"]).astype(jnp.int32), fns, x)
 
     def init_fn(key):
         keys = jax.random.split(key, len(sizes) - 1)
@@ -178,7 +187,7 @@ def mlp(
             if batch_norm == "before":
                 x, s = _bn(params, state, i, x, train, hp)
                 new_bn.append(s)
-            x = act(x)
+            x = act(x, hp)
             if batch_norm == "after":
                 x, s = _bn(params, state, i, x, train, hp)
                 new_bn.append(s)
@@ -212,7 +221,8 @@ def layer_stats(
 ) -> dict[str, jax.Array]:
     r"""Per-hidden-layer statistics of one forward and one backward pass, in one jitted call.
 
-    For every hidden layer output :math:`h_i` (batch x units): ``act_mean`` and ``act_std``, the
+    For every hidden layer output :math:`h_i` (batch x units; ``hidden`` is a list of them, or one
+    array with a leading layer axis): ``act_mean`` and ``act_std``, the
     mean and standard deviation of its entries, and ``grad_std``, the standard deviation of
     :math:`\partial L / \partial h_i`, the gradient that backpropagation carries down through
     that layer (:math:`L` is the model's mean loss on ``(x, y)``). Each is an array with one entry
@@ -244,13 +254,21 @@ def layer_stats(
         return LOSSES[model.loss](out, y), hidden
 
     shapes = jax.eval_shape(lambda: loss_of(None)[1])
-    if not shapes:
+    if not jax.tree.leaves(shapes):
         raise ValueError("layer_stats needs a model with at least one hidden layer")
-    zeros = [jnp.zeros(h.shape, h.dtype) for h in shapes]
+    zeros = jax.tree.map(lambda h: jnp.zeros(h.shape, h.dtype), shapes)
     (loss, hidden), grads = jax.value_and_grad(loss_of, has_aux=True)(zeros)
     return {
-        "act_mean": jnp.stack([jnp.mean(h) for h in hidden]),
-        "act_std": jnp.stack([jnp.std(h) for h in hidden]),
-        "grad_std": jnp.stack([jnp.std(g) for g in grads]),
+        "act_mean": _per_layer(jnp.mean, hidden),
+        "act_std": _per_layer(jnp.std, hidden),
+        "grad_std": _per_layer(jnp.std, grads),
         "loss": loss,
     }
+
+
+def _per_layer(stat: Callable, hidden) -> jax.Array:
+    """``stat`` of each layer: ``hidden`` is a list of per-layer arrays, or one array whose leading
+    axis is the layer (what a ``lax.scan`` over layers returns)."""
+    if isinstance(hidden, list | tuple):
+        return jnp.stack([stat(h) for h in hidden])
+    return jax.vmap(stat)(hidden)
