@@ -255,3 +255,19 @@ def test_deep_relu_net_vanishes_with_glorot_and_not_with_he():
         std[kind] = models.layer_stats(net, params, x, y)["act_std"]
     assert float(std["glorot"][-1] / std["glorot"][0]) < 1e-3  # halves in variance every layer
     assert 0.2 < float(std["he"][-1] / std["he"][0]) < 5
+
+
+def test_mlp_activation_chosen_by_a_traced_index():
+    """activation=(names...): hp["activation"] picks one at run time, one compiled program."""
+    names = ("relu", "elu", "tanh")
+    multi = models.mlp([5, 7, 7, 3], activation=names)
+    params, state = multi.init(jax.random.key(0))
+    x = jax.random.normal(jax.random.key(1), (4, 5))
+    fwd = jax.jit(lambda a: multi.apply(params, state, x, hp={"activation": a})[0])
+    for i, name in enumerate(names):
+        single = models.mlp([5, 7, 7, 3], activation=name)
+        want, _ = single.apply(params, state, x)
+        np.testing.assert_allclose(fwd(jnp.float32(i)), want, rtol=1e-6, atol=1e-6)
+    assert fwd._cache_size() == 1
+    with pytest.raises(ValueError, match="activation"):
+        models.mlp([5, 3], activation=("relu", "swish2"))
