@@ -83,7 +83,7 @@ def _counting_compilations(fn, *args):
 # --------------------------------------------------------------------------- the deep net
 
 
-PANEL_DEPTH, PANEL_WIDTH, PANEL_BATCH = 50, 64, 128
+PANEL_DEPTH, PANEL_WIDTH, PANEL_BATCH = 50, 64, 64
 PANEL_ACTIVATIONS = ("relu", "leaky_relu", "elu", "selu", "gelu", "swish", "tanh", "sigmoid")
 PANEL_INITS = ("N(0, 1)", "LeCun", "Glorot", "He")  # weight standard deviation before the scale
 
