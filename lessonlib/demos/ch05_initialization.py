@@ -194,11 +194,11 @@ def vanishing_panel(depth: int = 30, activation: str = "relu", init: str = "Glor
 
     def draw(depth, activation, init, weight_scale):
         s = deep_net_stats(depth, activation, init, weight_scale)
-        for line, title, key, what in zip(
-            lines, titles, ("act_std", "grad_std"), ("activations", "gradients"), strict=True
-        ):
+        for line, title, key in zip(lines, titles, ("act_std", "grad_std"), strict=True):
             line.set_data(layers_[:depth], viz.finite(s[key]))
-            title.set_text(f"{activation}, {init} x {weight_scale:.2g}: {what} {describe(s[key])}")
+            title.set_text(
+                f"{activation}, {init} x {weight_scale:.2g}, depth {depth}\n{describe(s[key])}"
+            )
 
     controls = {
         "depth": widgets.IntSlider(
@@ -213,9 +213,7 @@ def vanishing_panel(depth: int = 30, activation: str = "relu", init: str = "Glor
         "init": widgets.SelectionSlider(
             options=PANEL_INITS, value=init, description="initializer", continuous_update=False
         ),
-        "weight_scale": viz.log_slider(
-            "weight scale", value=1.0, min_exp=-0.5, max_exp=0.5, step=0.05
-        ),
+        "weight_scale": viz.log_slider("scale", value=1.0, min_exp=-0.5, max_exp=0.5, step=0.05),
     }
     # Warm up: every activation once through the compiled program (and the first draw's
     # matplotlib set-up), before the panel renders its one image.
@@ -423,7 +421,10 @@ def dead_units_panel(result: dict, lr: float = 0.0316) -> viz.Panel:
         )
         title_a.set_text(
             f"lr = {lrs[j]:.3g}: final test acc "
-            + ", ".join(f"{a:.2f}" for a in result["test_acc"][:, j, -1])
+            + ", ".join(
+                f"{n} {a:.2f}"
+                for n, a in zip(result["activations"], result["test_acc"][:, j, -1], strict=True)
+            )
         )
 
     lo, hi = math.log10(lrs[0]), math.log10(lrs[-1])

@@ -540,15 +540,49 @@ print(
 )
 
 # %%
+small_lr, large_lr = dead["lrs"] <= 0.01, dead["lrs"] >= 0.1
+moderate = int(np.argmin(np.abs(dead["lrs"] - 0.0316)))
+print(
+    "lr <= 0.01, every activation, never active at the end <= 5%:",
+    bool(np.all(dead["dead"][:, small_lr, -1] <= 0.05)),
+)
+print(
+    "lr >= 0.1, ReLU never active after the first epoch > 40%:",
+    bool(np.all(dead["dead"][relu, large_lr, 1] > 0.4)),
+)
+print(
+    "lr >= 0.1, ReLU never active at the end > 50%:",
+    bool(np.all(dead["dead"][relu, large_lr, -1] > 0.5)),
+)
+elu_moderate = (dead["dead"][elu, moderate, -1] < dead["dead"][relu, moderate, -1]) and (
+    dead["test_acc"][elu, moderate, -1] > dead["test_acc"][relu, moderate, -1]
+)
+print(
+    f"lr {dead['lrs'][moderate]:.3g}: ELU fewer never-active units and higher accuracy than ReLU:",
+    bool(elu_moderate),
+)
+print(
+    "lr >= 0.1: ELU test accuracy below 0.5:",
+    bool(np.all(dead["test_acc"][elu, large_lr, -1] < 0.5)),
+)
+assert np.all(dead["dead"][:, small_lr, -1] <= 0.05) and np.all(
+    dead["dead"][relu, large_lr, 1] > 0.4
+)
+assert np.all(dead["dead"][relu, large_lr, -1] > 0.5) and elu_moderate
+assert np.all(dead["test_acc"][elu, large_lr, -1] < 0.5)
+
+# %%
 panel_dead = demo.dead_units_panel(dead, lr=0.1)
 panel_dead
 
 # %% [markdown]
 # What to notice: at small learning rates almost no unit dies, whatever the activation. As the
-# rate grows, ReLU loses a large share of its units within the first epoch and they do not come
-# back (a dead unit has no gradient); LeakyReLU's units stay trainable and the network keeps
+# rate grows, ReLU loses a large share of its units in the first epoch and keeps most of them
+# dead: a dead unit gets no gradient through its own weights, and can only come back if the
+# layers below change its inputs. LeakyReLU's units stay trainable and the network keeps
 # learning. ELU helps at moderate rates but not at the largest ones (see the table): for very
-# negative inputs its slope $e^z$ is nearly 0 too. The fix is also the learning rate.
+# negative inputs its slope $e^z$ is nearly 0 too. The checks above the panel hold each of these
+# sentences to the numbers. The other fix is a smaller learning rate.
 #
 # ## 6 · SELU normalizes itself — under three conditions
 #
