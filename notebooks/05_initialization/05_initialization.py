@@ -75,7 +75,9 @@ print(
 print(f"He:     activation std, layer 30 / layer 1 = {he_ratio:.2g}")
 print(f"N(0,1): activation std at layer 30 = {explode:.3g}")
 assert shrink < 1e-3 and vanish < 1e-3  # Glorot + ReLU: both vanish
-assert 0.2 < he_ratio < 5  # He keeps the scale
+he_grad_ratio = he["grad_std"][0] / he["grad_std"][29]
+print(f"He:     gradient std, layer 1 / layer 30 = {he_grad_ratio:.2g}")
+assert 0.2 < he_ratio < 5 and 0.2 < he_grad_ratio < 5  # He keeps both scales
 assert not np.isfinite(explode) or explode > 1e10  # N(0, 1) explodes (or overflows float32)
 
 # %% [markdown]
@@ -131,10 +133,27 @@ panel_vanishing = demo.vanishing_panel(depth=30, activation="relu", init="Glorot
 panel_vanishing
 
 # %% [markdown]
-# What to try: ReLU with Glorot vs He; then SELU with LeCun (flat lines at 1); tanh with He (the
-# activations saturate); sigmoid with anything (its derivative is at most 1/4, so gradients vanish
-# whatever the scale); and any activation with a weight scale of 1.3 or 0.7 — a few percent per
-# layer compounds over 50 layers.
+# What to try: ReLU with Glorot vs He; then SELU with LeCun (flat lines near 1); sigmoid with any
+# initializer (its derivative is at most 1/4: the gradient reaching layer 1 is smaller than at the
+# top every time); and ReLU/He with a weight scale of 1.3 or 0.7 — a factor per layer compounds
+# over 50 layers. The same numbers, checked:
+
+# %%
+selu_lecun = demo.deep_net_stats(50, "selu", "LeCun", 1.0)["act_std"]
+print(
+    f"SELU, LeCun: activation std over 50 layers in [{selu_lecun.min():.2f}, {selu_lecun.max():.2f}]"
+)
+sig = {init: demo.deep_net_stats(50, "sigmoid", init, 1.0)["grad_std"] for init in demo.PANEL_INITS}
+print(
+    "sigmoid, gradient std layer 1 / layer 50:", {k: f"{v[0] / v[-1]:.2g}" for k, v in sig.items()}
+)
+up, down = (demo.deep_net_stats(50, "relu", "He", g)["act_std"] for g in (1.3, 0.7))
+print(
+    f"ReLU, He x 1.3: layer 50 / layer 1 = {up[-1] / up[0]:.3g};  x 0.7: {down[-1] / down[0]:.3g}"
+)
+assert 0.8 < selu_lecun.min() and selu_lecun.max() < 1.25
+assert all(v[0] < v[-1] for v in sig.values())
+assert up[-1] / up[0] > 100 and down[-1] / down[0] < 0.01
 #
 # ## 2 · Why Glorot and He: keeping the variance
 #
@@ -301,8 +320,19 @@ viz.show(fig)
 # What to notice: three different shapes, one variance. The uniform stops at $\pm\sqrt3\sigma
 # \approx \pm1.73\sigma$, the truncated normal at $\pm2s \approx \pm2.27\sigma$, the normal has
 # tails. Without the correction a "truncated He" initializer falls short of the intended variance
-# by the factor $0.8796^2$ printed above.
-# (Keras's `he_normal` and `jax.nn.initializers.he_normal` are in fact *truncated* normals.)
+# by the factor $0.8796^2$ printed above. Note that `jax.nn.initializers.he_normal` is in fact a
+# *truncated* normal (checked below), and so is Keras's `he_normal` according to its
+# documentation; `models.variance_scaling(dist="normal")` is a plain normal.
+
+# %%
+jax_he = np.asarray(jax.nn.initializers.he_normal()(jax.random.key(12), (fan_in, fan_out)))
+print(
+    f"jax.nn.initializers.he_normal: max |w| / sigma = {np.abs(jax_he).max() / math.sqrt(target):.3f} "
+    f"(truncated at 2 / 0.8796 = {2 / trunc_sd:.3f})"
+)
+assert np.abs(jax_he).max() <= 2 * math.sqrt(target) / trunc_sd * (1 + 1e-6)
+
+# %% [markdown]
 #
 # The notes build a custom initializer, `VarianceScaling(scale=2., mode="fan_avg",
 # distribution="uniform")` — He's factor 2 with Glorot's fan. Reproduced, for a layer with 300
@@ -445,6 +475,15 @@ with jax.enable_x64(True):  # float64, so that a central difference is accurate 
     worst = float(jnp.max(jnp.abs(exact - central)))
 print(f"largest |jax.grad - central difference| over {len(names)} activations: {worst:.1e}")
 assert worst < 1e-6
+at_minus4 = {n: float(v[0]) for n, v in zip(names, values, strict=True)}  # grid[0] = -4
+dips = {n: float(values[names.index(n)].min()) for n in ("gelu", "silu", "mish")}
+print("at z = -4:", {n: round(v, 3) for n, v in at_minus4.items()})
+print("smallest value of the smooth ones:", {n: round(v, 3) for n, v in dips.items()})
+assert (
+    -1 < at_minus4["elu"] < -0.95
+    and -layers.SELU_SCALE * layers.SELU_ALPHA < at_minus4["selu"] < -1.7
+)
+assert all(-0.35 < v < 0 for v in dips.values())
 
 # %% [markdown]
 # ### SELU's two constants
@@ -639,7 +678,7 @@ assert s_he[-1] > 10 and abs(s_do[-1] - 1) > 0.15 and np.abs(s_ad - 1).max() < 0
 
 # %% [markdown]
 # What to notice: with LeCun weights the stack holds mean 0 and standard deviation 1 for 100
-# layers. **He** weights break it (the variance grows without bound). **Ordinary dropout** breaks
+# layers. **He** weights break it (the standard deviation grows layer after layer). **Ordinary dropout** breaks
 # it too: zeroing units and scaling the survivors by $1/(1-p)$ keeps the mean but raises the
 # variance, and SELU settles at a different, larger standard deviation. **Alpha dropout**
 # (`layers.alpha_dropout`) sets dropped units to SELU's saturation value $-\lambda\alpha$ and
@@ -711,6 +750,9 @@ best = int(np.nanargmax(h["test_acc"][:-1, -1]))
 print(
     f"no clipping: diverged (NaN) in epoch {diverged[-1]}, final test acc {h['test_acc'][-1, -1]:.3f}"
 )
+first_nan = int(np.argmax(~np.isfinite(h["batch_loss"][-1].ravel()))) + 1
+print(f"no clipping: the minibatch loss is NaN from step {first_nan} on")
+assert first_nan <= 10
 print(f"best threshold {demo.THRESHOLDS[best]:.3g}: final test acc {h['test_acc'][best, -1]:.3f}")
 print(
     f"smallest threshold {demo.THRESHOLDS[0]:.3g}: final test acc {h['test_acc'][0, -1]:.3f} (steps too short)"
@@ -727,11 +769,11 @@ panel_clipping = demo.clipping_panel(clip_run, threshold=3.981)
 panel_clipping
 
 # %% [markdown]
-# What to notice: without clipping the first few steps already produce a NaN loss. Any threshold
+# What to notice: without clipping the loss is NaN within the first steps (printed above). Any threshold
 # keeps training finite, but too small a threshold makes every step short and training slow; an
 # intermediate threshold trains best (printed above; move the slider). Clipping treats the
-# symptom: here the cause is the initialization, and He weights without the factor 1.5 would need
-# no clipping. In recurrent networks, where batch normalization is awkward, clipping is the
+# symptom: here the cause is the initialization (section 2 says what the variance of each layer
+# should be). In recurrent networks, where batch normalization is awkward, clipping is the
 # standard remedy (Pascanu et al. 2013).
 #
 # ## Exercises
