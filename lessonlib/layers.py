@@ -195,8 +195,8 @@ def relu(x: jax.Array) -> jax.Array:
 def leaky_relu(x: jax.Array, negative_slope=0.01) -> jax.Array:
     """x for x >= 0, ``negative_slope * x`` otherwise (Maas et al. 2013): never a zero gradient.
 
-    Keras's ``LeakyReLU`` calls the slope ``alpha`` (default 0.3 in Keras 2, 0.2 in Keras 3's
-    ``negative_slope``); jax.nn's and PyTorch's default is 0.01.
+    Defaults differ: 0.01 in jax.nn and PyTorch; Keras's ``LeakyReLU`` layer uses 0.3 (called
+    ``alpha`` in Keras 2, ``negative_slope`` in Keras 3) and ``keras.activations.leaky_relu`` 0.2.
 
     >>> leaky_relu(jnp.array([-2.0, 3.0]), negative_slope=0.2)
     Array([-0.4,  3. ], dtype=float32)

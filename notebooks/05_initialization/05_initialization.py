@@ -912,8 +912,9 @@ check("05.dead_fraction", dead_fraction, hidden=True)
 # - **`clipnorm` vs `global_clipnorm`.** Keras's `clipnorm` clips each variable by its own norm
 #   and changes the direction of the update; `optax.clip_by_global_norm` and lessonlib's clip the
 #   global norm.
-# - **LeakyReLU's slope has three defaults:** 0.01 in `jax.nn`/PyTorch/lessonlib, `alpha=0.3` in
-#   Keras 2's `LeakyReLU` (the notes' comment), `negative_slope=0.2` in Keras 3.
+# - **LeakyReLU's slope has three defaults:** 0.01 in `jax.nn`/PyTorch/lessonlib; 0.3 in Keras's
+#   `LeakyReLU` layer (`alpha` in Keras 2 — the notes' comment — `negative_slope` in Keras 3);
+#   0.2 in the function `keras.activations.leaky_relu`.
 # - **GELU's default form differs:** `jax.nn.gelu(approximate=True)` is the tanh form, PyTorch and
 #   Keras default to the exact erf form (the gap is printed in section 4).
 # - **SELU's guarantees are for plain dense stacks** with LeCun normal weights and alpha dropout;
