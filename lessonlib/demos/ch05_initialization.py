@@ -137,7 +137,10 @@ def deep_net(n_in: int, n_out: int, *, depth: int = PANEL_DEPTH, width: int = PA
         out = h @ (params["w_out"] * math.sqrt(1 / width))
         return out, state, jnp.concatenate([first[None], rest])
 
-    return models.Model(init, None, "xent", forward)
+    def apply(params, state, x, *, key=None, train=False, hp=None):
+        return forward(params, state, x, key=key, train=train, hp=hp)[:2]
+
+    return models.Model(init, apply, "xent", forward)
 
 
 @functools.cache
@@ -215,8 +218,8 @@ def vanishing_panel(depth: int = 30, activation: str = "relu", init: str = "Glor
         ),
         "weight_scale": viz.log_slider("scale", value=1.0, min_exp=-0.5, max_exp=0.5, step=0.05),
     }
-    # Warm up: every activation once through the compiled program (and the first draw's
-    # matplotlib set-up), before the panel renders its one image.
+    # Compile (and run every activation once) before the panel renders its one image: every
+    # slider position runs this same program, so not even a first move compiles.
     for name in PANEL_ACTIVATIONS:
         deep_net_stats(depth, name, init, 1.0)
     return viz.Panel(fig, draw, **controls)
@@ -232,7 +235,8 @@ DEEP = {"depth": 8, "width": 32, "epochs": 12, "batch_size": 32, "runs": 12}
 
 @functools.cache
 def deep_mlp(n_in: int = 64, n_out: int = 10) -> models.Model:
-    """The ReLU MLP ``n_in -> 8 x 32 -> n_out`` (cached: the same object, so the same program)."""
+    """The ReLU MLP ``n_in -> DEEP["depth"] x DEEP["width"] -> n_out``, cached: the same object
+    every time, so every ``train_deep`` call reuses one compiled program."""
     return models.mlp([n_in] + [DEEP["width"]] * DEEP["depth"] + [n_out])
 
 
