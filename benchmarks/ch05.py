@@ -5,7 +5,7 @@
   program (depth, activation, initializer and weight scale are traced); ``panel_dead`` and
   ``panel_clipping`` index precomputed sweeps. Median per slider over ``repeats`` passes, first
   visit and revisit, target <= 80 ms; and whether any move compiled something.
-- The initializer race: 12 runs (4 initializers x 3 seeds) as one ``train.sweep(batched_params=
+- The initializer race: 12 runs (4 initializers x 3 seeds) as one ``train.sweep(stacked=
   True)`` against the same 12 runs as ``train.fit`` one by one (both compiled before timing).
 - What a traced panel saves: one slider move of ``panel_vanishing`` against compiling the
   same statistics for a new (depth, activation) with both static, as a naive panel would.

@@ -163,10 +163,10 @@ _run_jit = jax.jit(_run, static_argnums=0)
 
 @partial(jax.jit, static_argnums=(0, 6, 7))
 def _sweep_jit(
-    static: _Static, params, state, data, key, hp, swept: tuple[str, ...], batched: bool
+    static: _Static, params, state, data, key, hp, swept: tuple[str, ...], stacked: bool
 ):
     axes = {k: (0 if k in swept else None) for k in hp}  # built here: in_axes must be static
-    p_axis = 0 if batched else None  # batched_params: run k starts from params[k], state[k]
+    p_axis = 0 if stacked else None  # stacked: run k starts from params[k], state[k]
     return jax.vmap(partial(_run, static), in_axes=(p_axis, p_axis, None, None, axes))(
         params, state, data, key, hp
     )
@@ -252,7 +252,7 @@ def sweep(
     optimizer: Callable | None = None,
     penalty: Callable | None = None,
     project: Callable | None = None,
-    batched_params: bool = False,
+    stacked: bool = False,
 ) -> Run:
     """Many runs of ``fit`` in one vmapped, jitted call: one per entry of the vector-valued ``hp``.
 
@@ -260,7 +260,7 @@ def sweep(
     scalars are shared. All runs start from the same ``params`` and use the same ``key``, so they
     differ only in the swept values. Every array of the returned history has a leading axis K.
 
-    ``batched_params=True``: every leaf of ``params`` (and ``state``) has a leading axis K and run
+    ``stacked=True``: every leaf of ``params`` (and ``state``) has a leading axis K and run
     k starts from ``params[k]`` — K seeds or K initializers of one model in one call, e.g.
     ``params, state = jax.vmap(model.init)(jax.random.split(key, K))``.
 
@@ -270,28 +270,27 @@ def sweep(
     hp = _as_hp(hp)
     state = {} if state is None else state
     sizes = {k: v.shape[0] for k, v in hp.items() if v.ndim == 1}
-    if batched_params:
+    if stacked:
         leading = {np.shape(v)[0] if np.ndim(v) else 0 for v in jax.tree.leaves((params, state))}
         if len(leading) != 1 or 0 in leading:
             raise ValueError(
-                "batched_params=True needs every leaf of params and state to have the same "
+                "stacked=True needs every leaf of params and state to have the same "
                 f"leading axis (one initial value per run), got leading sizes {sorted(leading)}"
             )
         sizes["params"] = leading.pop()
     if not sizes:
         raise ValueError(
-            "sweep needs at least one hp entry that is a 1-D sequence of values "
-            "(or batched_params=True)"
+            "sweep needs at least one hp entry that is a 1-D sequence of values (or stacked=True)"
         )
     if len(set(sizes.values())) != 1:
         raise ValueError(
-            f"swept hp entries (and batched params) must have equal lengths, got {sizes}"
+            f"swept hp entries (and stacked params) must have equal lengths, got {sizes}"
         )
     if any(v.ndim > 1 for v in hp.values()):
         raise ValueError("hp entries must be scalars or 1-D sequences")
     swept, k = tuple(sorted(n for n in sizes if n in hp)), next(iter(sizes.values()))
     runs = {"hp": {n: hp[n] for n in swept}}  # what differs from run to run
-    if batched_params:
+    if stacked:
         runs |= {"params": params, "state": state}
     chunks = _chunk(runs, k, sweep_workers(k))
 
@@ -300,7 +299,7 @@ def sweep(
         return chunk.get("params", params), chunk.get("state", state), data, key, hp_k
 
     def one(chunk):
-        return jax.block_until_ready(_sweep_jit(static, *args(chunk), swept, batched_params))
+        return jax.block_until_ready(_sweep_jit(static, *args(chunk), swept, stacked))
 
     if len(chunks) == 1:
         outs = [one(chunks[0])]
@@ -309,12 +308,12 @@ def sweep(
         signature = (
             static,
             swept,
-            batched_params,
+            stacked,
             jax.tree.structure(first),
             tuple(map(np.shape, jax.tree.leaves(first))),
         )
         if signature not in _compiled:  # compile here, once, so that the threads only run it
-            _sweep_jit.lower(static, *first, swept, batched_params).compile()
+            _sweep_jit.lower(static, *first, swept, stacked).compile()
             _compiled.add(signature)
         with ThreadPoolExecutor(len(chunks)) as pool:  # XLA releases the GIL while it runs
             outs = list(pool.map(one, chunks))

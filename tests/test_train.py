@@ -275,7 +275,7 @@ def test_chunks_pad_with_the_last_value():
 
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_sweep_over_initial_params_equals_individual_runs(monkeypatch, workers):
-    """batched_params=True: run k starts from params[k] (seeds, initializers) in one call, alone
+    """stacked=True: run k starts from params[k] (seeds, initializers) in one call, alone
     or together with a swept hp entry, split into chunks or not."""
     monkeypatch.setenv("LESSONLIB_SWEEP_WORKERS", workers)
     ds = data.toy_2d("moons", n=64, seed=0)
@@ -283,8 +283,8 @@ def test_sweep_over_initial_params_equals_individual_runs(monkeypatch, workers):
     params, state = jax.vmap(model.init)(jax.random.split(jax.random.key(0), 3))
     kw = dict(key=jax.random.key(1), epochs=3, batch_size=16)
     lrs = jnp.array([0.05, 0.1, 0.2], jnp.float32)
-    many = train.sweep(model, params, ds, state=state, hp={"lr": lrs}, batched_params=True, **kw)
-    same_lr = train.sweep(model, params, ds, state=state, hp={"lr": 0.1}, batched_params=True, **kw)
+    many = train.sweep(model, params, ds, state=state, hp={"lr": lrs}, stacked=True, **kw)
+    same_lr = train.sweep(model, params, ds, state=state, hp={"lr": 0.1}, stacked=True, **kw)
     assert many.history["test_loss"].shape == (3, 3)
     for k in range(3):
         p_k, s_k = jax.tree.map(lambda v, k=k: v[k], (params, state))
@@ -301,12 +301,12 @@ def test_sweep_over_initial_params_equals_individual_runs(monkeypatch, workers):
         np.testing.assert_allclose(same_lr.history["train_acc"][k], one.history["train_acc"])
 
 
-def test_batched_params_need_one_leading_axis(d2l):
+def test_stacked_params_need_one_leading_axis(d2l):
     ds, model, params = d2l
     kw = dict(key=jax.random.key(0), hp={"lr": 0.1}, epochs=1, batch_size=5)
-    stacked = {"w": jnp.stack([params["w"]] * 3), "b": jnp.zeros(2)}
+    rows = {"w": jnp.stack([params["w"]] * 3), "b": jnp.zeros(2)}
     with pytest.raises(ValueError, match="leading axis"):
-        train.sweep(model, stacked, ds, batched_params=True, **kw)
-    stacked["b"] = jnp.zeros(3)
+        train.sweep(model, rows, ds, stacked=True, **kw)
+    rows["b"] = jnp.zeros(3)
     with pytest.raises(ValueError, match="equal lengths"):
-        train.sweep(model, stacked, ds, **(kw | {"hp": {"lr": jnp.ones(2)}}), batched_params=True)
+        train.sweep(model, rows, ds, **(kw | {"hp": {"lr": jnp.ones(2)}}), stacked=True)

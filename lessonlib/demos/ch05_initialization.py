@@ -264,7 +264,7 @@ def train_deep(ds: Dataset, params, *, lr, clip, key: jax.Array) -> train.Run:
         epochs=DEEP["epochs"],
         batch_size=DEEP["batch_size"],
         optimizer=sgd_clipped,
-        batched_params=True,
+        stacked=True,
     )
 
 
@@ -378,7 +378,7 @@ def dead_unit_sweep(ds: Dataset, *, seed: int = 0) -> dict:
             epochs=1,
             batch_size=DEAD["batch_size"],
             optimizer=_adam,
-            batched_params=True,
+            stacked=True,
         )
         params, state = run.params, run.state
         dead.append(measure(params, hp["activation"]))

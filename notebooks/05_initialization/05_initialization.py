@@ -365,7 +365,7 @@ assert abs(float(w_notes.var()) - 2.0 / 175) < 5 * (2.0 / 175) * math.sqrt(2 / w
 # score is the number of epochs until the test accuracy first reaches 90%. "Random" is a
 # fixed-standard-deviation normal, the pre-2010 practice: $N(0, 1)$, and $N(0, 0.05^2)$ (Keras's
 # `RandomNormal()` default). Every initializer gets the same three seeds, and all 12 runs are one
-# vmapped call: `train.sweep(..., batched_params=True)` starts run $k$ from the $k$-th set of
+# vmapped call: `train.sweep(..., stacked=True)` starts run $k$ from the $k$-th set of
 # initial weights.
 
 # %%
