@@ -12,6 +12,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from lessonlib import _checks as ck
+
 
 def _is_concrete(value) -> bool:
     return not isinstance(value, jax.core.Tracer)
@@ -80,19 +82,10 @@ def alpha_dropout(
     >>> bool(abs(y.mean()) < 0.02), bool(abs(y.var() - 1) < 0.02)
     (True, True)
     """
-    if _is_concrete(rate):
-        r = float(rate)
-        if not 0.0 <= r < 1.0:
-            raise ValueError(f"rate must lie in [0, 1), got {rate!r}")
-        if not train or r == 0.0:
-            return x
-    if not train:
+    ck.in_range("rate", rate, 0.0, 1.0, hi_open=True)
+    if not train or (not ck.is_traced(rate) and float(rate) == 0.0):
         return x
-    if key is None:
-        raise ValueError(
-            "alpha_dropout needs key=... when train=True: pass a fresh key each step, "
-            "e.g. jax.random.fold_in(key, step)"
-        )
+    ck.prng_key("key", key)
     p = jnp.asarray(rate, x.dtype)
     saturation = -SELU_SCALE * SELU_ALPHA
     a = jax.lax.rsqrt((1 - p) * (1 + p * saturation**2))

@@ -17,7 +17,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from lessonlib import _checks, layers
+from lessonlib import _checks as ck
+from lessonlib import layers
 
 
 class Model(NamedTuple):
@@ -73,16 +74,16 @@ def variance_scaling(
     >>> bool(jnp.abs(w).max() <= (3 * 2.0 / 400) ** 0.5), round(float(w.var() * 400 / 2.0), 2)
     (True, 1.0)
     """
-    _checks.prng_key("key", key)
+    ck.prng_key("key", key)
     fan_in, fan_out = (
-        _checks.positive_int("fan_in", fan_in),
-        _checks.positive_int("fan_out", fan_out),
+        ck.positive_int("fan_in", fan_in),
+        ck.positive_int("fan_out", fan_out),
     )
-    _checks.one_of("kind", kind, KINDS)
-    _checks.one_of("dist", dist, DISTRIBUTIONS)
+    ck.one_of("kind", kind, KINDS)
+    ck.one_of("dist", dist, DISTRIBUTIONS)
     default_mode, default_scale = KINDS[kind]
-    mode = _checks.one_of("mode", default_mode if mode is None else mode, MODES)
-    scale = default_scale if scale is None else _checks.positive("scale", scale)
+    mode = ck.one_of("mode", default_mode if mode is None else mode, MODES)
+    scale = default_scale if scale is None else ck.positive("scale", scale)
     fan = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[mode]
     std = math.sqrt(scale / fan)
     shape = (fan_in, fan_out)
@@ -146,11 +147,11 @@ def mlp(
     if not names:
         raise ValueError("activation must name at least one activation")
     for name in names:
-        _checks.one_of("activation", name, layers.ACTIVATIONS)
+        ck.one_of("activation", name, layers.ACTIVATIONS)
     if batch_norm not in (None, "before", "after"):
         raise ValueError(f"batch_norm must be None, 'before' or 'after', got {batch_norm!r}")
     if not callable(init):
-        _checks.one_of("init", init, KINDS)
+        ck.one_of("init", init, KINDS)
     draw = init if callable(init) else partial(variance_scaling, kind=init)
     fns = [layers.ACTIVATIONS[name] for name in names]
     n_hidden = len(sizes) - 2
