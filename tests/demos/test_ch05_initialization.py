@@ -206,3 +206,26 @@ def test_initializer_race_uses_every_initializer_once_per_seed(monkeypatch):
     np.testing.assert_allclose(stds[3], math.sqrt(2 / 64), rtol=0.05)  # He
     assert not np.allclose(w0[0], w0[1])  # different seeds
     assert (race["epochs_to_target"][0] == 0).all() and (race["epochs_to_target"][1:] > 0).all()
+
+
+def test_start_experiments_runs_the_jobs_in_order_in_one_background_thread(monkeypatch):
+    import threading
+
+    calls = []
+
+    def stub(name):
+        def job(ds):
+            calls.append((name, threading.current_thread().name))
+            return name
+
+        return job
+
+    for name in ("initializer_race", "clipping_sweep", "dead_unit_sweep"):
+        monkeypatch.setattr(demo, name, stub(name))
+    jobs = demo.start_experiments(ds=None)
+    assert jobs["race"].result() == "initializer_race"
+    assert jobs["clipping"].result() == ("clipping_sweep", 0)
+    assert jobs["dead"].result() == "dead_unit_sweep"
+    assert [c[0] for c in calls] == ["initializer_race", "clipping_sweep", "dead_unit_sweep"]
+    threads = {c[1] for c in calls}
+    assert len(threads) == 1 and threading.current_thread().name not in threads
