@@ -5,10 +5,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 WORKSPACE ?= workspace
 PORT ?= 8888
+# The learner's lab reads this extra Jupyter configuration (see assets/README.md): nbgrader's
+# instructor tools and JupyterLab's news are off. A JUPYTER_CONFIG_PATH of your own still applies.
+LEARNER_JUPYTER_CONFIG := $(abspath assets/jupyter)
+LAB_FLAGS = --ip=127.0.0.1 --port=$(PORT) --no-browser $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
 # The stamp names the inputs' hash, so editing pyproject.toml or constraints.txt reinstalls.
 STAMP = $(VENV)/.installed-$(1)-$(shell cat pyproject.toml constraints.txt | sha1sum | cut -c1-12)
 
-.PHONY: lab test test-browser bench install install-test notebooks workspace lint format system-deps clean-venv
+.PHONY: lab instructor-lab test test-browser bench install install-test notebooks assets workspace lint format system-deps clean-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,8 +33,15 @@ install-test: $(call STAMP,test)
 lab: install
 	$(BIN)/python -m lessonlib.workspace $(WORKSPACE)
 	@echo "Starting JupyterLab on http://127.0.0.1:$(PORT)/lab (Ctrl-C to stop)"
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/jupyter lab --ip=127.0.0.1 --port=$(PORT) --no-browser \
-		--ServerApp.root_dir=$(WORKSPACE) $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
+	PATH="$(abspath $(BIN)):$$PATH" \
+	JUPYTER_CONFIG_PATH="$(LEARNER_JUPYTER_CONFIG)$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH}" \
+		$(BIN)/jupyter lab $(LAB_FLAGS) --ServerApp.root_dir=$(WORKSPACE)
+
+## Instructors: JupyterLab on the course folder with nbgrader's formgrader, course list and
+## "Create Assignment" tools (docs/instructors.md). Learners use `make lab`.
+instructor-lab: install
+	@echo "Starting the instructor's JupyterLab on http://127.0.0.1:$(PORT)/lab (Ctrl-C to stop)"
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/jupyter lab $(LAB_FLAGS) --ServerApp.root_dir=.
 
 workspace: install
 	$(BIN)/python -m lessonlib.workspace $(WORKSPACE)
@@ -38,6 +49,10 @@ workspace: install
 ## Rebuild notebooks/NN_topic/NN_topic.ipynb from their .py sources.
 notebooks: install
 	$(BIN)/python tools/build_notebooks.py
+
+## Redraw the diagrams in assets/figures/ from tools/make_assets.py (deterministic SVG).
+assets: install
+	$(BIN)/python tools/make_assets.py
 
 ## System packages the browser and gradebook tests need (installed when root and missing).
 system-deps:
@@ -57,6 +72,7 @@ test: install-test system-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python tools/build_notebooks.py --check
+	$(BIN)/python tools/make_assets.py --check
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest tests -q --ignore=tests/browser
 	rm -rf build/nbval && $(BIN)/python tools/build_notebooks.py --nbval-dir build/nbval
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -q --nbval-lax --nbval-current-env \

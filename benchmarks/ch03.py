@@ -1,6 +1,7 @@
 """Chapter 03 benchmark: the kernel-side update time of the chapter's two slider panels.
 
-The panels are built exactly as the notebook builds them (``lessonlib.bn_demo``, same settings):
+The panels are built exactly as the notebook builds them (``lessonlib.demos.ch03_batch_norm``,
+same settings):
 
 - ``panel_batch_size``: the slider indexes a precomputed ghost-batch sweep (8 statistics batch
   sizes trained in one vmapped ``train.sweep`` call), so a move only redraws;
@@ -19,7 +20,8 @@ import time
 import numpy as np
 from common import figure, median
 
-from lessonlib import bn_demo, data, train
+from lessonlib import data, train
+from lessonlib.demos import ch03_batch_norm as bn_demo
 
 TARGET_MS = 80.0
 LR_VALUES = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0)

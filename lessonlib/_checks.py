@@ -76,7 +76,7 @@ def check(name: str, value: Any, ok: Callable[[float], bool], allowed: str) -> A
     """
     v = scalar(name, value)
     if v is not None and not ok(v):  # NaN fails every bound, so it is reported too
-        raise ValueError(f"{name} must be {allowed}, got {_fmt(v)}")
+        raise ValueError(f"{name} must be {allowed}, got {_fmt(value)}")
     return value
 
 
@@ -115,29 +115,74 @@ def in_range(
     return check(name, value, ok, f"in {interval}")
 
 
+def _an_integer(min_value: int | None) -> str:
+    if min_value is None:
+        return "an integer"
+    return "a positive integer" if min_value == 1 else f"an integer >= {min_value}"
+
+
 def integer(name: str, value: Any, *, min_value: int | None = None) -> int:
     """A concrete integer (not a bool, not 2.0), at least ``min_value``; returned as ``int``.
 
     Integers fix shapes and loop lengths, so they must be concrete: a tracer raises TypeError.
+
+    >>> integer("n", 2.5, min_value=1)
+    Traceback (most recent call last):
+    ...
+    ValueError: n must be a positive integer, got 2.5
     """
     if is_traced(value):
         raise TypeError(f"{name} must be a concrete Python integer, got a traced value")
     if isinstance(value, np.ndarray | jax.Array) and np.ndim(value) == 0:
         value = np.asarray(value).item()
     if isinstance(value, bool | np.bool_) or not isinstance(value, Integral):
-        what = "a positive integer" if min_value == 1 else "an integer"
-        if min_value is not None and min_value != 1:
-            what = f"an integer >= {min_value}"
-        raise ValueError(f"{name} must be {what}, got {_fmt(value)}")
+        raise ValueError(f"{name} must be {_an_integer(min_value)}, got {_fmt(value)}")
     if min_value is not None and value < min_value:
-        what = "a positive integer" if min_value == 1 else f"an integer >= {min_value}"
-        raise ValueError(f"{name} must be {what}, got {_fmt(value)}")
+        raise ValueError(f"{name} must be {_an_integer(min_value)}, got {_fmt(value)}")
     return int(value)
 
 
 def positive_int(name: str, value: Any) -> int:
     """A concrete integer >= 1."""
     return integer(name, value, min_value=1)
+
+
+def whole(name: str, value: Any, *, min_value: int | None = None) -> Any:
+    """A whole number (``3`` or ``3.0``) at least ``min_value`` that may be traced (then skipped).
+
+    For counts that are hyperparameters rather than shapes, such as a schedule's ``total_steps``
+    or a patience, which a slider may move inside a compiled run. Returns ``value`` unchanged.
+
+    >>> whole("patience", 2.0, min_value=0)
+    2.0
+    >>> whole("total_steps", 10.5, min_value=1)
+    Traceback (most recent call last):
+    ...
+    ValueError: total_steps must be a positive integer, got 10.5
+    """
+    v = scalar(name, value)
+    if v is not None and not (
+        math.isfinite(v) and v == int(v) and (min_value is None or v >= min_value)
+    ):
+        raise ValueError(f"{name} must be {_an_integer(min_value)}, got {_fmt(value)}")
+    return value
+
+
+def ordered(lo_name: str, lo: Any, hi_name: str, hi: Any, *, strict: bool = True) -> None:
+    """``lo < hi`` (``lo <= hi`` when not ``strict``), skipped when either is traced.
+
+    >>> ordered("min_lr", 1.0, "max_lr", 0.1)
+    Traceback (most recent call last):
+    ...
+    ValueError: min_lr must be < max_lr (= 0.1), got 1
+    """
+    a, b = scalar(lo_name, lo), scalar(hi_name, hi)
+    if a is None or b is None:
+        return
+    if not (a < b if strict else a <= b):
+        raise ValueError(
+            f"{lo_name} must be {'<' if strict else '<='} {hi_name} (= {_fmt(hi)}), got {_fmt(lo)}"
+        )
 
 
 def one_of(name: str, value: Any, options: Iterable[Any]) -> Any:

@@ -9,6 +9,8 @@ Sources:
 - ``digits``: scikit-learn's 1,797 real 8x8 digits, shipped inside the package.
 - ``mnist1d``: MNIST-1D (Greydanus 2020), generated procedurally by the ``mnist1d`` package.
 - ``load_idx`` / ``load_fashion_mnist``: the IDX files of (Fashion-)MNIST a user already has.
+
+Arguments are checked with ``lessonlib._checks`` (traced values are skipped).
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from lessonlib import _checks as ck
+from lessonlib.cache import atomic_write, cache_dir
+
 
 class Dataset(NamedTuple):
     """Train and test splits as float32 features and labels/targets."""
@@ -34,22 +39,9 @@ class Dataset(NamedTuple):
     y_test: jax.Array
 
 
-def _positive_int(name: str, value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def _non_negative(name: str, value: float) -> float:
-    if not np.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return float(value)
-
-
-def _fraction(name: str, value: float) -> float:
-    if not 0.0 < value < 1.0:
-        raise ValueError(f"{name} must lie in (0, 1), got {value!r}")
-    return float(value)
+def _seed(seed) -> int:
+    """A seed must fit jax.random.key's int32 (the toy generators trace it)."""
+    return ck.in_range("seed", ck.integer("seed", seed), -(2**31), 2**31 - 1)
 
 
 # --------------------------------------------------------------------------- regression
@@ -69,10 +61,11 @@ def synthetic_linear(
     >>> X.shape, y.shape, str(X.dtype)
     ((20, 200), (20,), 'float32')
     """
-    n = _positive_int("n", n)
-    d = _positive_int("d", d)
-    noise = _non_negative("noise", noise)
-    kx, ke = jax.random.split(jax.random.key(seed))
+    n, d = ck.positive_int("n", n), ck.positive_int("d", d)
+    ck.non_negative("noise", noise)
+    ck.finite("w", w)
+    ck.finite("b", b)
+    kx, ke = jax.random.split(jax.random.key(_seed(seed)))
     X = jax.random.normal(kx, (n, d), jnp.float32)
     y = X @ jnp.full((d,), w, jnp.float32) + jnp.float32(b)
     y = y + jnp.float32(noise) * jax.random.normal(ke, (n,), jnp.float32)
@@ -81,6 +74,7 @@ def synthetic_linear(
 
 def d2l_weight_decay_data(*, seed: int = 0, n_train: int = 20, n_test: int = 100, d: int = 200):
     """The exact split of the d2l weight-decay demo: 20 training and 100 test points in 200-D."""
+    n_train, n_test = ck.positive_int("n_train", n_train), ck.positive_int("n_test", n_test)
     X, y = synthetic_linear(n_train + n_test, d, seed=seed)
     return Dataset(X[:n_train], y[:n_train], X[n_train:], y[n_train:])
 
@@ -88,18 +82,8 @@ def d2l_weight_decay_data(*, seed: int = 0, n_train: int = 20, n_test: int = 100
 # --------------------------------------------------------------------------- 2-D classification
 
 
-def _check_2d_args(n: int, noise: float) -> tuple[int, float]:
-    return _positive_int("n", n), _non_negative("noise", noise)
-
-
-def _seed(seed) -> int:
-    if (
-        isinstance(seed, bool)
-        or not isinstance(seed, int | np.integer)
-        or not -(2**31) <= seed < 2**31
-    ):
-        raise ValueError(f"seed must be an integer in [-2**31, 2**31), got {seed!r}")
-    return int(seed)
+def _check_2d_args(n: int, seed: int, noise: float) -> tuple[int, int, float]:
+    return ck.positive_int("n", n), _seed(seed), ck.non_negative("noise", noise)
 
 
 # The generators are jitted with the seed and the floats traced: one compilation per size, so a
@@ -108,8 +92,7 @@ def _seed(seed) -> int:
 
 def two_moons(n: int, *, seed: int, noise: float = 0.1) -> tuple[jax.Array, jax.Array]:
     """Two interleaving half circles; labels 0/1 (int32). Points are jittered by ``N(0, noise^2)``."""
-    n, noise = _check_2d_args(n, noise)
-    return _two_moons(n, _seed(seed), noise)
+    return _two_moons(*_check_2d_args(n, seed, noise))
 
 
 @partial(jax.jit, static_argnums=0)
@@ -126,8 +109,8 @@ def _two_moons(n, seed, noise):
 
 def circles(n: int, *, seed: int, noise: float = 0.1, factor: float = 0.5):
     """A small circle (label 1) inside a large one (label 0); ``factor`` is the radius ratio."""
-    n, noise = _check_2d_args(n, noise)
-    return _circles(n, _seed(seed), noise, _fraction("factor", factor))
+    ck.in_range("factor", factor, 0.0, 1.0, lo_open=True, hi_open=True)
+    return _circles(*_check_2d_args(n, seed, noise), factor)
 
 
 @partial(jax.jit, static_argnums=0)
@@ -143,10 +126,8 @@ def _circles(n, seed, noise, factor):
 
 def spiral(n: int, *, seed: int, noise: float = 0.1, turns: float = 1.5):
     """Two interleaved spiral arms (labels 0/1), the hardest of TensorFlow Playground's data sets."""
-    n, noise = _check_2d_args(n, noise)
-    if turns <= 0:
-        raise ValueError(f"turns must be > 0, got {turns!r}")
-    return _spiral(n, _seed(seed), noise, turns)
+    ck.positive("turns", turns)
+    return _spiral(*_check_2d_args(n, seed, noise), turns)
 
 
 @partial(jax.jit, static_argnums=0)
@@ -165,9 +146,8 @@ TOY_2D = {"moons": two_moons, "circles": circles, "spiral": spiral}
 
 def toy_2d(name: str, n: int, *, seed: int, noise: float = 0.1, train_share: float = 0.5):
     """One of ``TOY_2D`` split into train/test by ``train_share`` (the Playground's "ratio")."""
-    if name not in TOY_2D:
-        raise ValueError(f"name must be one of {sorted(TOY_2D)}, got {name!r}")
-    train_share = _fraction("train_share", train_share)
+    ck.one_of("name", name, sorted(TOY_2D))
+    ck.in_range("train_share", train_share, 0.0, 1.0, lo_open=True, hi_open=True)
     X, y = TOY_2D[name](n, seed=seed, noise=noise)
     k = max(1, min(n - 1, round(n * train_share)))
     return Dataset(X[:k], y[:k], X[k:], y[k:])
@@ -192,15 +172,8 @@ def digits(*, seed: int = 0, n_test: int = 360) -> Dataset:
     from sklearn.datasets import load_digits
 
     raw = load_digits()
-    n_test = _positive_int("n_test", n_test)
-    if n_test >= len(raw.data):
-        raise ValueError(f"n_test must be < {len(raw.data)}, got {n_test}")
-    return _split(raw.data / 16.0, raw.target, n_test, seed)
-
-
-def cache_dir() -> Path:
-    """Where generated data is cached: ``$LESSONLIB_CACHE`` or ``~/.cache/lessonlib``."""
-    return Path(os.environ.get("LESSONLIB_CACHE", Path.home() / ".cache" / "lessonlib"))
+    ck.ordered("n_test", ck.positive_int("n_test", n_test), "the number of images", len(raw.data))
+    return _split(raw.data / 16.0, raw.target, n_test, ck.integer("seed", seed, min_value=0))
 
 
 def mnist1d(*, seed: int = 42) -> Dataset:
@@ -212,7 +185,8 @@ def mnist1d(*, seed: int = 42) -> Dataset:
     """
     from importlib.metadata import version
 
-    path = cache_dir() / f"mnist1d-{version('mnist1d')}-seed{int(seed)}.npz"
+    seed = ck.integer("seed", seed, min_value=0)
+    path = cache_dir() / f"mnist1d-{version('mnist1d')}-seed{seed}.npz"
     try:
         with np.load(path) as f:
             data = {k: f[k] for k in ("x", "y", "x_test", "y_test")}
@@ -220,12 +194,10 @@ def mnist1d(*, seed: int = 42) -> Dataset:
         from mnist1d.data import get_dataset_args, make_dataset
 
         args = get_dataset_args()
-        args.seed = int(seed)
+        args.seed = seed
         data = make_dataset(args)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
-        np.savez(tmp, **{k: data[k] for k in ("x", "y", "x_test", "y_test")})
-        os.replace(tmp, path)  # atomic: parallel notebooks never read a half-written file
+        with atomic_write(path) as f:  # parallel notebooks never read a half-written file
+            np.savez(f, **{k: data[k] for k in ("x", "y", "x_test", "y_test")})
     return Dataset(
         jnp.asarray(data["x"], jnp.float32),
         jnp.asarray(data["y"], jnp.int32),
@@ -306,9 +278,8 @@ def epoch_batches(key: jax.Array, n: int, batch_size: int) -> jax.Array:
     The last ``n % batch_size`` shuffled examples are dropped for this epoch (a different few each
     epoch), so every batch has the same shape and the whole epoch can run inside ``lax.scan``.
     """
-    n = _positive_int("n", n)
-    batch_size = _positive_int("batch_size", batch_size)
-    if batch_size > n:
-        raise ValueError(f"batch_size must be <= the number of examples ({n}), got {batch_size}")
+    ck.prng_key("key", key)
+    n, batch_size = ck.positive_int("n", n), ck.positive_int("batch_size", batch_size)
+    ck.ordered("batch_size", batch_size, "the number of examples", n, strict=False)
     steps = n // batch_size
     return jax.random.permutation(key, n)[: steps * batch_size].reshape(steps, batch_size)

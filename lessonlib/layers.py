@@ -2,6 +2,8 @@
 
 Nothing here holds state: randomness comes in as an explicit ``key`` and running statistics come
 in as ``state`` and go out as a new ``state`` (as in equinox's ``BatchNorm``).
+
+Arguments are checked with ``lessonlib._checks`` (traced values are skipped).
 """
 
 from __future__ import annotations
@@ -10,13 +12,8 @@ import math
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from lessonlib import _checks as ck
-
-
-def _is_concrete(value) -> bool:
-    return not isinstance(value, jax.core.Tracer)
 
 
 def dropout(x: jax.Array, rate, *, key: jax.Array | None = None, train: bool = True) -> jax.Array:
@@ -41,19 +38,10 @@ def dropout(x: jax.Array, rate, *, key: jax.Array | None = None, train: bool = T
     >>> bool((dropout(x, 0.5, train=False) == x).all())
     True
     """
-    if _is_concrete(rate):
-        r = float(rate)
-        if not 0.0 <= r < 1.0:
-            raise ValueError(f"rate must lie in [0, 1), got {rate!r}")
-        if not train or r == 0.0:
-            return x
-    if not train:
+    ck.in_range("rate", rate, 0.0, 1.0, hi_open=True)
+    if not train or (not ck.is_traced(rate) and float(rate) == 0.0):
         return x
-    if key is None:
-        raise ValueError(
-            "dropout needs key=... when train=True: pass a fresh key each step, "
-            "e.g. jax.random.fold_in(key, step)"
-        )
+    ck.prng_key("key", key)
     rate = jnp.asarray(rate, x.dtype)
     keep = jax.random.uniform(key, x.shape, x.dtype) >= rate  # kept with probability 1 - rate
     return jnp.where(keep, x / (1 - rate), jnp.zeros_like(x))
@@ -96,12 +84,7 @@ def alpha_dropout(
 
 def batch_norm_init(num_features: int) -> tuple[dict, dict]:
     """Parameters ``{"gamma": 1, "beta": 0}`` (trained) and state ``{"mean": 0, "var": 1}`` (buffers)."""
-    if (
-        isinstance(num_features, bool)
-        or not isinstance(num_features, int | np.integer)
-        or num_features < 1
-    ):
-        raise ValueError(f"num_features must be a positive integer, got {num_features!r}")
+    num_features = ck.positive_int("num_features", num_features)
     ones, zeros = jnp.ones(num_features, jnp.float32), jnp.zeros(num_features, jnp.float32)
     return {"gamma": ones, "beta": zeros}, {"mean": zeros, "var": ones}
 
@@ -138,10 +121,8 @@ def batch_norm(params: dict, state: dict, x: jax.Array, *, train: bool, momentum
                     f"{name}[{k!r}] has shape {jnp.shape(v)} but x has {features} features "
                     f"(last axis of x with shape {x.shape})"
                 )
-    if _is_concrete(momentum) and not 0.0 <= float(momentum) <= 1.0:
-        raise ValueError(f"momentum must lie in [0, 1] (the keep rate), got {momentum!r}")
-    if _is_concrete(eps) and not float(eps) > 0.0:
-        raise ValueError(f"eps must be > 0, got {eps!r}")
+    ck.in_range("momentum", momentum, 0.0, 1.0)  # the keep rate
+    ck.positive("eps", eps)
     axes = tuple(range(x.ndim - 1))
     lead = (None,) * (x.ndim - 1)  # broadcast (F,) vectors over the batch axes explicitly
     if not train:

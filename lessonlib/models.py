@@ -4,7 +4,8 @@ A ``Model`` bundles ``init(key) -> (params, state)`` and
 ``apply(params, state, x, *, key, train, hp) -> (output, new_state)`` with the name of its loss.
 ``state`` holds what is not trained (batch-norm running averages); ``hp`` is a dict of float
 hyperparameters that the training engine passes in as traced values (e.g. ``hp["dropout"]``), so
-changing them never recompiles.
+changing them never recompiles. Arguments are checked with ``lessonlib._checks`` (traced values
+are skipped).
 """
 
 from __future__ import annotations
@@ -99,8 +100,7 @@ def variance_scaling(
 
 def linear_regression(d: int) -> Model:
     """``y_hat = x . w + b`` with ``w ~ N(0, 1)`` and ``b = 0``, as in d2l v0.17's weight decay demo."""
-    if d <= 0:
-        raise ValueError(f"d must be a positive integer, got {d!r}")
+    d = ck.positive_int("d", d)
 
     def init(key):
         return {"w": jax.random.normal(key, (d,), jnp.float32), "b": jnp.zeros((), jnp.float32)}, {}
@@ -140,18 +140,15 @@ def mlp(
     output ``h_i`` of every hidden layer (after activation, BN and dropout), and adds
     ``offsets[i]`` to it when given.
     """
-    sizes = [int(s) for s in sizes]
-    if len(sizes) < 2 or min(sizes) <= 0:
-        raise ValueError(f"sizes must list at least 2 positive layer widths, got {sizes!r}")
+    sizes = [ck.positive_int(f"sizes[{i}]", s) for i, s in enumerate(sizes)]
+    ck.check("len(sizes)", len(sizes), lambda v: v >= 2, ">= 2 (input and output widths)")
     names = (activation,) if isinstance(activation, str) else tuple(activation)
-    if not names:
-        raise ValueError("activation must name at least one activation")
+    ck.check("len(activation)", len(names), lambda v: v >= 1, ">= 1 (name an activation)")
     for name in names:
-        ck.one_of("activation", name, layers.ACTIVATIONS)
-    if batch_norm not in (None, "before", "after"):
-        raise ValueError(f"batch_norm must be None, 'before' or 'after', got {batch_norm!r}")
+        ck.one_of("activation", name, sorted(layers.ACTIVATIONS))
+    ck.one_of("batch_norm", batch_norm, [None, "before", "after"])
     if not callable(init):
-        ck.one_of("init", init, KINDS)
+        ck.one_of("init", init, sorted(KINDS))
     draw = init if callable(init) else partial(variance_scaling, kind=init)
     fns = [layers.ACTIVATIONS[name] for name in names]
     n_hidden = len(sizes) - 2
@@ -177,7 +174,7 @@ def mlp(
         return params, state
 
     def forward(params, state, x, *, key=None, train=False, hp=None, offsets=None):
-        hp = {} if hp is None else hp
+        hp = {} if hp is None else hp  # not `hp or {}`: an empty mapping is a valid hp
         new_bn, hidden = [], []
         for i, layer in enumerate(params["dense"]):
             x = x @ layer["w"]

@@ -5,12 +5,16 @@ matrices of the layers, or the weight vector of a linear model). Biases (``"b"``
 scales/shifts (``"gamma"``, ``"beta"``) are not penalized — as in nanoGPT's ``configure_optimizers``:
 a bias does not make the function more wiggly, so shrinking it only adds error. A bare array is
 treated as one weight tensor.
+
+Arguments are checked with ``lessonlib._checks`` (traced values are skipped).
 """
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+
+from lessonlib import _checks as ck
 
 
 def _leaf_name(path) -> str | None:
@@ -34,12 +38,14 @@ def _weights(params) -> list[jax.Array]:
 
 def l2_penalty(params, lam) -> jax.Array:
     """``lam / 2 * sum(w**2)`` over the weights. Its gradient is ``lam * w``: "weight decay"."""
+    ck.non_negative("lam", lam)
     return lam / 2 * sum(jnp.sum(jnp.square(w)) for w in _weights(params))
 
 
 def l1_penalty(params, alpha) -> jax.Array:
     """``alpha * sum(|w|)`` over the weights. Its (sub)gradient ``alpha * sign(w)`` does not shrink
     with ``w``, which is why L1 pushes small weights exactly to zero."""
+    ck.non_negative("alpha", alpha)
     return alpha * sum(jnp.sum(jnp.abs(w)) for w in _weights(params))
 
 
@@ -55,8 +61,8 @@ def max_norm(params, max_value, *, axis: int = 0):
     ``w <- w * min(1, r / ||w||)``; the norm is taken along ``axis`` (0: the incoming weights of
     each unit for ``w`` of shape (fan_in, fan_out)). Biases are left alone.
     """
-    if not isinstance(max_value, jax.core.Tracer) and not float(max_value) > 0:
-        raise ValueError(f"max_value must be > 0, got {max_value!r}")
+    ck.positive("max_value", max_value)
+    ck.integer("axis", axis)
 
     def project(w):
         norm = jnp.sqrt(jnp.sum(jnp.square(w), axis=axis, keepdims=True))
@@ -71,8 +77,8 @@ def max_norm(params, max_value, *, axis: int = 0):
 def gaussian_noise(x: jax.Array, std, *, key: jax.Array, train: bool = True) -> jax.Array:
     """Additive noise ``x + N(0, std^2)`` during training (Bishop 1995: input noise acts like a
     Tikhonov penalty); the identity at evaluation."""
-    if not isinstance(std, jax.core.Tracer) and float(std) < 0:
-        raise ValueError(f"std must be >= 0, got {std!r}")
+    ck.non_negative("std", std)
     if not train:
         return x
+    ck.prng_key("key", key)
     return x + jnp.asarray(std, x.dtype) * jax.random.normal(key, x.shape, x.dtype)

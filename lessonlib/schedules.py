@@ -1,4 +1,4 @@
-"""Learning-rate schedules: step -> value functions, reduce-on-plateau, and the LR range finder.
+"""Learning-rate schedules: step -> value functions, and reduce-on-plateau.
 
 A schedule is a closure over its hyperparameters that maps the optimizer's step counter ``t``
 (0, 1, 2, ... one per *batch*) to a learning rate. It is built once, in Python, where its
@@ -9,8 +9,8 @@ arguments are checked; its body uses ``jnp`` only, so it runs inside ``jax.jit``
 
 Every schedule is elementwise: ``sched(jnp.arange(1000))`` gives the first 1,000 rates at once.
 Hyperparameters may themselves be traced values (arguments of a jitted function): then the same
-compiled training run serves every setting of a slider. Traced values cannot be checked in
-Python, so the checks apply to concrete numbers only.
+compiled training run serves every setting of a slider. Arguments are checked with
+``lessonlib._checks`` when a schedule is built (traced values are skipped).
 
 | schedule              | formula                                             | Keras / optax name         |
 |-----------------------|-----------------------------------------------------|----------------------------|
@@ -19,8 +19,9 @@ Python, so the checks apply to concrete numbers only.
 | ``piecewise_constant``| values[i] for boundaries[i-1] <= t < boundaries[i]  | piecewise_constant_schedule|
 | ``one_cycle``         | linear up, linear down, then a long tail much lower | linear_onecycle_schedule   |
 
-References: L. N. Smith, "Cyclical Learning Rates for Training Neural Networks", WACV 2017
-(the LR range test); L. N. Smith & N. Topin, "Super-Convergence", 2018 and L. N. Smith, "A
+The LR range test that picks a schedule's peak rate is in ``lessonlib.lr_finder``.
+
+References: L. N. Smith & N. Topin, "Super-Convergence", 2018 and L. N. Smith, "A
 disciplined approach to neural network hyper-parameters: Part 1", 2018 (1cycle, cycled
 momentum); A. Géron, *Hands-On Machine Learning*, 3rd ed., ch. 11 ("Learning Rate
 Scheduling"); Keras docs for ``keras.optimizers.schedules`` and ``ReduceLROnPlateau``.
@@ -28,48 +29,26 @@ Scheduling"); Keras docs for ``keras.optimizers.schedules`` and ``ReduceLROnPlat
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
+from lessonlib import _checks as ck
+
 Schedule = Callable[[Any], jax.Array]
 
 __all__ = [
     "PlateauState",
     "exponential_decay",
-    "lr_finder",
-    "make_sgd_step",
     "one_cycle",
     "one_cycle_momentum",
-    "pick_lr",
     "piecewise_constant",
     "plateau_init",
     "plateau_update",
     "power_decay",
-    "smooth_losses",
 ]
-
-
-# --------------------------------------------------------------------------- argument checks
-def _concrete(x):
-    """The Python float of `x`, or None when `x` is traced (inside jit it has no value yet)."""
-    try:
-        return float(x)
-    except jax.errors.ConcretizationTypeError:
-        return None
-
-
-def _check(name: str, x, ok: Callable[[float], bool], allowed: str) -> None:
-    value = _concrete(x)
-    if value is not None and not ok(value):
-        raise ValueError(f"{name} must be {allowed}, got {value!r}")
-
-
-def _positive(name: str, x) -> None:
-    _check(name, x, lambda v: v > 0, "> 0")
 
 
 def _step(t) -> jax.Array:
@@ -97,9 +76,9 @@ def power_decay(init_value, s, c=1.0) -> Schedule:
 
     Reference: Géron, Hands-On ML 3rd ed., ch. 11, "power scheduling"; Keras InverseTimeDecay.
     """
-    _positive("init_value", init_value)
-    _positive("s", s)
-    _positive("c", c)
+    ck.positive("init_value", init_value)
+    ck.positive("s", s)
+    ck.positive("c", c)
 
     def schedule(t):
         return init_value * (1.0 + _step(t) / s) ** (-c)
@@ -125,8 +104,8 @@ def exponential_decay(init_value, s) -> Schedule:
 
     Reference: Géron, Hands-On ML 3rd ed., ch. 11, "exponential scheduling".
     """
-    _positive("init_value", init_value)
-    _positive("s", s)
+    ck.positive("init_value", init_value)
+    ck.positive("s", s)
 
     def schedule(t):
         return init_value * 0.1 ** (_step(t) / s)
@@ -165,7 +144,7 @@ def piecewise_constant(boundaries: Sequence[int], values: Sequence[float]) -> Sc
     ):
         raise ValueError(f"boundaries must be strictly increasing steps >= 0, got {boundaries}")
     for i, v in enumerate(values):
-        _positive(f"values[{i}]", v)
+        ck.positive(f"values[{i}]", v)
     bounds = jnp.asarray(boundaries, dtype=jnp.float32)
     rates = jnp.stack([jnp.asarray(v, dtype=jnp.float32) for v in values])
 
@@ -180,21 +159,17 @@ def piecewise_constant(boundaries: Sequence[int], values: Sequence[float]) -> Sc
 # --------------------------------------------------------------------------- 1cycle
 def _one_cycle_knots(total_steps, pct_start, pct_final) -> jax.Array:
     """Steps where the 1cycle phases meet: [0, end of warm-up, end of cool-down, total]."""
-    if _concrete(total_steps) is not None and (
-        total_steps != int(total_steps) or int(total_steps) <= 0
-    ):
-        raise ValueError(f"total_steps must be an integer > 0, got {total_steps!r}")
-    _check("pct_start", pct_start, lambda v: 0 < v < 1, "in (0, 1)")
-    _check("pct_final", pct_final, lambda v: 0 < v <= 1, "in (0, 1]")
-    ps, pf = _concrete(pct_start), _concrete(pct_final)
-    if ps is not None and pf is not None and not ps < pf:
-        raise ValueError(f"pct_start must be < pct_final, got {ps} and {pf}")
+    ck.whole("total_steps", total_steps, min_value=1)
+    ck.in_range("pct_start", pct_start, 0.0, 1.0, lo_open=True, hi_open=True)
+    ck.in_range("pct_final", pct_final, 0.0, 1.0, lo_open=True)
+    ck.ordered("pct_start", pct_start, "pct_final", pct_final)
     total = jnp.asarray(total_steps, dtype=jnp.float32)
     # int() as optax does: phase ends are whole steps.
     b1 = jnp.floor(pct_start * total)
     b2 = jnp.floor(pct_final * total)
-    if _concrete(total_steps) is not None and ps is not None and pf is not None:
-        if not 0 < int(ps * total_steps) < int(pf * total_steps):
+    t, ps, pf = (ck.scalar("", v) for v in (total_steps, pct_start, pct_final))  # None if traced
+    if None not in (t, ps, pf):
+        if not 0 < int(ps * t) < int(pf * t):
             raise ValueError(
                 f"total_steps={total_steps} is too small for pct_start={ps}, pct_final={pf}: "
                 "each of the first two phases needs at least one step"
@@ -226,7 +201,7 @@ def one_cycle(
     equals ``optax.linear_onecycle_schedule(T, m)``.
 
     ``total_steps`` counts *batches*: epochs x batches per epoch. Pick ``max_value`` with the
-    LR range finder (``lr_finder`` / ``pick_lr``). Every value may be traced.
+    LR range test (``lessonlib.lr_finder``). Every value may be traced.
 
     Example:
       >>> sched = one_cycle(100, 0.1)
@@ -238,16 +213,14 @@ def one_cycle(
     Géron, Hands-On ML 3rd ed., ch. 11.
     """
     knots = _one_cycle_knots(total_steps, pct_start, pct_final)
-    _positive("max_value", max_value)
+    ck.positive("max_value", max_value)
     if start_value is None:
         start_value = max_value / 10.0
     if final_value is None:
         final_value = start_value / 1000.0
-    _positive("start_value", start_value)
-    _positive("final_value", final_value)
-    mv, sv = _concrete(max_value), _concrete(start_value)
-    if mv is not None and sv is not None and not sv <= mv:
-        raise ValueError(f"start_value must be <= max_value (= {mv}), got {sv}")
+    ck.positive("start_value", start_value)
+    ck.positive("final_value", final_value)
+    ck.ordered("start_value", start_value, "max_value", max_value, strict=False)
     return _through_knots(knots, (start_value, max_value, start_value, final_value))
 
 
@@ -275,11 +248,9 @@ def one_cycle_momentum(
       [0.95, 0.85, 0.95, 0.95]
     """
     knots = _one_cycle_knots(total_steps, pct_start, pct_final)
-    _check("max_momentum", max_momentum, lambda v: 0 <= v < 1, "in [0, 1)")
-    _check("min_momentum", min_momentum, lambda v: 0 <= v < 1, "in [0, 1)")
-    lo, hi = _concrete(min_momentum), _concrete(max_momentum)
-    if lo is not None and hi is not None and not lo <= hi:
-        raise ValueError(f"min_momentum must be <= max_momentum (= {hi}), got {lo}")
+    ck.in_range("max_momentum", max_momentum, 0.0, 1.0, hi_open=True)
+    ck.in_range("min_momentum", min_momentum, 0.0, 1.0, hi_open=True)
+    ck.ordered("min_momentum", min_momentum, "max_momentum", max_momentum, strict=False)
     return _through_knots(knots, (max_momentum, min_momentum, max_momentum, max_momentum))
 
 
@@ -305,7 +276,7 @@ class PlateauState(NamedTuple):
 
 def plateau_init(lr) -> PlateauState:
     """The state before the first epoch: rate ``lr``, no best metric yet."""
-    _positive("lr", lr)
+    ck.positive("lr", lr)
     return PlateauState(
         lr=jnp.asarray(lr, dtype=jnp.float32),
         best=jnp.asarray(jnp.inf, dtype=jnp.float32),
@@ -341,7 +312,7 @@ def plateau_update(
     Args:
       state: from ``plateau_init`` or a previous update.
       metric: this epoch's monitored value (lower is better).
-      factor: in (0, 1); Géron / seed 004 use 0.5 (Keras' default is 0.1).
+      factor: in (0, 1); Géron (and the notes on his chapter 11) use 0.5 (Keras' default is 0.1).
       patience: epochs >= 0 without improvement before reducing (Keras' default is 10).
       cooldown: epochs >= 0 after a reduction during which no waiting is counted.
       min_lr: floor >= 0 for the rate.
@@ -359,11 +330,11 @@ def plateau_update(
 
     Reference: Keras ``keras.callbacks.ReduceLROnPlateau``; Géron, Hands-On ML 3rd ed., ch. 11.
     """
-    _check("factor", factor, lambda v: 0 < v < 1, "in (0, 1)")
-    _check("patience", patience, lambda v: v >= 0 and v == int(v), "an integer >= 0")
-    _check("cooldown", cooldown, lambda v: v >= 0 and v == int(v), "an integer >= 0")
-    _check("min_lr", min_lr, lambda v: v >= 0, ">= 0")
-    _check("min_delta", min_delta, lambda v: v >= 0, ">= 0")
+    ck.in_range("factor", factor, 0.0, 1.0, lo_open=True, hi_open=True)
+    ck.whole("patience", patience, min_value=0)
+    ck.whole("cooldown", cooldown, min_value=0)
+    ck.non_negative("min_lr", min_lr)
+    ck.non_negative("min_delta", min_delta)
     metric = jnp.asarray(metric).astype(jnp.float32)
 
     in_cooldown = state.cooldown_counter > 0
@@ -380,191 +351,3 @@ def plateau_update(
     counter = jnp.where(reduce, cooldown, counter)
     wait = jnp.where(reduce, 0, wait)
     return PlateauState(lr=lr, best=best, wait=wait, cooldown_counter=counter)
-
-
-# --------------------------------------------------------------------------- LR range finder
-def make_sgd_step(loss_fn: Callable) -> Callable:
-    """``step(params, batch, lr) -> (params, loss)`` doing plain SGD on ``loss_fn(params, batch)``.
-
-    The loss returned is the one measured *before* the update, as Keras and fastai log it.
-    """
-
-    def step(params, batch, lr):
-        loss, grads = jax.value_and_grad(loss_fn)(params, batch)
-        params = jax.tree.map(lambda p, g: p - lr * g, params, grads)
-        return params, loss
-
-    return step
-
-
-@functools.partial(jax.jit, static_argnums=0)
-def _sweep(step, params, batches, lrs, stop_factor, beta):
-    def body(carry, xs):
-        params, avg, best, stopped, i = carry
-        batch, lr = xs
-        new_params, loss = step(params, batch, lr)
-        loss = jnp.asarray(loss).astype(jnp.float32)
-        recorded = jnp.where(stopped, jnp.nan, loss)
-        # fastai's stopping rule on the bias-corrected moving average of the loss (a single
-        # noisy batch must not end the sweep): stop once it exceeds stop_factor x its best,
-        # or at the first non-finite loss. Then the parameters are frozen.
-        avg = beta * avg + (1.0 - beta) * loss
-        smooth = avg / (1.0 - beta ** (i + 1.0))
-        best = jnp.where(stopped, best, jnp.minimum(best, smooth))
-        stopped = stopped | ~jnp.isfinite(loss) | (smooth > stop_factor * best)
-        params = jax.tree.map(lambda new, old: jnp.where(stopped, old, new), new_params, params)
-        return (params, avg, best, stopped, i + 1.0), recorded
-
-    zero = jnp.zeros((), jnp.float32)
-    init = (params, zero, jnp.asarray(jnp.inf, jnp.float32), jnp.asarray(False), zero)
-    _, losses = jax.lax.scan(body, init, (batches, lrs))
-    return losses
-
-
-def lr_finder(
-    step: Callable,
-    params,
-    batches,
-    *,
-    min_lr=1e-5,
-    max_lr=10.0,
-    stop_factor=4.0,
-    beta=0.9,
-) -> tuple[jax.Array, jax.Array]:
-    r"""LR range test (Smith 2017): train one epoch while the rate grows exponentially.
-
-    Batch ``i`` of ``n`` is trained with ``lr_i = min_lr * (max_lr / min_lr) ** (i / (n - 1))``
-    and its loss (before the update) is recorded. Plotted against ``lr`` on a log axis the loss
-    first stays flat (rate too small), then falls, then shoots up (too large): a good rate sits
-    below the point where it shoots up -- see ``pick_lr``. The sweep stops (later losses are
-    NaN) at the first non-finite loss or once the smoothed loss (moving average, factor
-    ``beta``, as in ``pick_lr``) exceeds ``stop_factor`` times its best value.
-
-    Pure: the whole sweep is one ``lax.scan`` over copies of ``params``; the caller's ``params``
-    are not modified and the trained ones are thrown away -- re-initialise nothing, just train
-    from the same ``params`` with the rate you pick.
-
-    Args:
-      step: ``step(params, batch, lr) -> (new_params, loss)``, any model and optimizer. To
-        carry optimizer state, let ``params`` be a pytree ``(params, opt_state)``. Use
-        ``make_sgd_step(loss_fn)`` for plain SGD.
-      params: the starting pytree.
-      batches: a pytree whose leaves have a leading axis of length n (one epoch of batches),
-        e.g. ``(X.reshape(n, B, d), y.reshape(n, B))``.
-      min_lr, max_lr: ``0 < min_lr < max_lr``; the sweep's ends.
-      stop_factor: > 1; ``jnp.inf`` never stops.
-      beta: smoothing factor in [0, 1) of the loss used by the stopping rule.
-
-    Returns:
-      ``(lrs, losses)``, both of shape ``(n,)``.
-
-    Example:
-      >>> loss_fn = lambda w, batch: jnp.mean((batch[0] * w - batch[1]) ** 2)
-      >>> xs = jnp.ones((100, 8))
-      >>> lrs, losses = lr_finder(make_sgd_step(loss_fn), jnp.float32(0.0), (xs, 2 * xs),
-      ...                         min_lr=1e-4, max_lr=10.0)
-      >>> lrs.shape, round(float(lrs[0]), 6), round(float(lrs[-1]), 3)
-      ((100,), 0.0001, 10.0)
-
-    References: L. N. Smith, "Cyclical Learning Rates for Training Neural Networks", WACV 2017,
-    sec. 3.3; Géron, Hands-On ML 3rd ed., ch. 11 (``find_learning_rate``); fastai ``lr_find``.
-    """
-    _positive("min_lr", min_lr)
-    _positive("max_lr", max_lr)
-    _check("stop_factor", stop_factor, lambda v: v > 1, "> 1")
-    _check("beta", beta, lambda v: 0 <= v < 1, "in [0, 1)")
-    lo, hi = _concrete(min_lr), _concrete(max_lr)
-    if lo is not None and hi is not None and not lo < hi:
-        raise ValueError(f"min_lr must be < max_lr (= {hi}), got {lo}")
-    leaves = jax.tree.leaves(batches)
-    if not leaves or jnp.ndim(leaves[0]) == 0:
-        raise ValueError("batches must be a pytree of arrays with a leading batch axis")
-    n = leaves[0].shape[0]
-    if n < 2:
-        raise ValueError(f"batches must hold at least 2 batches, got {n}")
-    i = jnp.arange(n, dtype=jnp.float32)
-    lo_, hi_ = jnp.float32(min_lr), jnp.float32(max_lr)
-    lrs = lo_ * (hi_ / lo_) ** (i / (n - 1))
-    return lrs, _sweep(step, params, batches, lrs, jnp.float32(stop_factor), jnp.float32(beta))
-
-
-def smooth_losses(losses, beta=0.9) -> jax.Array:
-    """Bias-corrected exponential moving average of an LR-finder curve (fastai's smoothing).
-
-    ``a_i = beta * a_{i-1} + (1 - beta) * loss_i`` with ``a_{-1} = 0``, returned as
-    ``a_i / (1 - beta**(i + 1))`` (the division undoes the pull towards the zero start, as in
-    Adam). Non-finite losses become +inf, and so does every smoothed value after them.
-
-    Example:
-      >>> [round(float(v), 4) for v in smooth_losses(jnp.array([1.0, 3.0, jnp.nan]), beta=0.5)]
-      [1.0, 2.3333, inf]
-    """
-    losses = jnp.asarray(losses).astype(jnp.float32)
-    beta = jnp.float32(beta)
-    losses = jnp.where(jnp.isfinite(losses), losses, jnp.inf)
-
-    def body(avg, loss):
-        avg = beta * avg + (1.0 - beta) * loss
-        return avg, avg
-
-    _, avgs = jax.lax.scan(body, jnp.zeros((), losses.dtype), losses)
-    i = jnp.arange(1, losses.shape[0] + 1, dtype=losses.dtype)
-    smooth = avgs / (1.0 - beta**i)
-    return jnp.where(jnp.isnan(smooth), jnp.inf, smooth)  # beta = 0: 0 * inf is NaN
-
-
-def pick_lr(lrs, losses, *, rule="minimum", divisor=10.0, beta=0.9, skip_start=None) -> jax.Array:
-    """Choose a learning rate from an LR range test.
-
-    The raw per-batch losses are noisy, so they are first smoothed with a bias-corrected
-    exponential moving average (factor ``beta``; fastai uses 0.98 for 100+ batches, a short
-    sweep needs less). Then:
-
-    * ``rule="minimum"`` (default): the rate at the smoothed loss' minimum divided by
-      ``divisor`` (10). At the minimum the loss is about to shoot up -- training there is on the
-      edge of divergence; an order of magnitude lower is still fast and safely stable
-      (Géron ch. 11: "a bit lower than the point at which the loss starts to climb", fastai v1's
-      ``lr_min / 10``). This is the rule the chapter uses.
-    * ``rule="steepest"``: the rate where the smoothed loss falls fastest per unit of
-      ``log(lr)`` (a difference over +-n/20 points), searched before the minimum (fastai's
-      ``lr_steep``): the loss is improving most quickly there. Usually of the same order as
-      the first rule, but noisier.
-
-    The first ``skip_start`` points (default: a tenth of the sweep) are left out of both
-    searches: there the rate is too small to change anything and the slope is pure noise.
-    NaN losses (after the finder stopped) are ignored.
-
-    Example:
-      >>> lrs = jnp.logspace(-4, 0, 5)  # 1e-4, 1e-3, 1e-2, 1e-1, 1
-      >>> losses = jnp.array([1.0, 0.8, 0.3, 2.0, jnp.nan])
-      >>> round(float(pick_lr(lrs, losses, beta=0.0)), 6)
-      0.001
-    """
-    if rule not in ("minimum", "steepest"):
-        raise ValueError(f'rule must be "minimum" or "steepest", got {rule!r}')
-    _check("divisor", divisor, lambda v: v >= 1, ">= 1")
-    _check("beta", beta, lambda v: 0 <= v < 1, "in [0, 1)")
-    lrs = jnp.asarray(lrs).astype(jnp.float32)
-    n = lrs.shape[0]
-    skip = n // 10 if skip_start is None else int(skip_start)
-    if not 0 <= skip < n:
-        raise ValueError(f"skip_start must be in [0, {n}), got {skip}")
-    losses = jnp.asarray(losses).astype(jnp.float32)
-    return _pick(lrs, losses, jnp.float32(beta), jnp.float32(divisor), rule, skip)
-
-
-@functools.partial(jax.jit, static_argnums=(4, 5))
-def _pick(lrs, losses, beta, divisor, rule, skip):
-    n = lrs.shape[0]
-    smooth = smooth_losses(losses, beta)
-    index = jnp.arange(n)
-    i_min = jnp.argmin(jnp.where(index >= skip, smooth, jnp.inf))
-    if rule == "minimum":
-        return lrs[i_min] / divisor
-    # Slope d(loss)/d(log lr) as a difference over +-k points: a wide stencil averages noise.
-    k = max(1, n // 20)
-    lo, hi = jnp.clip(index - k, 0, n - 1), jnp.clip(index + k, 0, n - 1)
-    log_lr = jnp.log(lrs)
-    slope = (smooth[hi] - smooth[lo]) / (log_lr[hi] - log_lr[lo])
-    slope = jnp.where((index >= skip) & (index <= i_min) & ~jnp.isnan(slope), slope, jnp.inf)
-    return lrs[jnp.argmin(slope)]

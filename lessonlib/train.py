@@ -12,14 +12,21 @@ Everything static (the model, the loss, the number of epochs, the batch size, th
 *factory*) is part of the compiled function's identity. Pass the same function objects again to
 reuse a compilation (define ``optimizer=`` once, not as a new lambda inside a slider callback).
 
-Hyperparameters understood by the engine (others are passed to the model and the factories):
-- ``hp["lr"]``: the learning rate of the default optimizer (plain minibatch SGD);
-- whatever ``penalty(params, hp)`` and ``optimizer(hp)`` read, e.g. ``hp["lam"]``.
+**The keys of ``hp`` are a contract.** The engine reads none itself; the model
+(``model.apply(..., hp=hp)``), the optimizer factory (``optimizer(hp)``, by default
+``optim.sgd(hp["lr"])``), the penalty and the projection read what they need. Before a run, each
+of them is traced once (``jax.eval_shape``, no computing) on a view of ``hp`` that records what it
+reads, so ``fit`` and ``sweep`` raise a ``ValueError`` naming a key that is read but not given, and
+one naming a key that is given but read by nothing (a typo such as ``lamda`` must not be ignored),
+with a "did you mean" where a read key is close. A key read with ``hp.get(name, default)`` (e.g.
+``bn_momentum``) is optional. The verdict is cached per compiled configuration and set of keys,
+so a slider move costs a dictionary lookup.
+
+Arguments are checked with ``lessonlib._checks`` (traced values are skipped).
 """
 
 from __future__ import annotations
 
-import math
 import os
 import warnings
 from collections.abc import Callable, Mapping
@@ -31,6 +38,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from lessonlib import _checks as ck
+from lessonlib import _hp, optim
 from lessonlib.data import Dataset, epoch_batches
 from lessonlib.models import Model
 from lessonlib.regularization import weight_norm
@@ -73,23 +82,9 @@ def accuracy(logits: jax.Array, labels: jax.Array) -> jax.Array:
 LOSSES = {"mse": squared_loss, "xent": cross_entropy}
 
 
-class _SGD(NamedTuple):
-    """Plain SGD, ``w <- w - lr * g`` (the engine's default; see ``lessonlib.optim`` for more)."""
-
-    lr: Any
-
-    def init(self, params):
-        del params
-        return ()
-
-    def update(self, grads, state, params=None):
-        del params
-        return jax.tree.map(lambda g: -self.lr * g, grads), state
-
-
-def default_optimizer(hp: Mapping[str, jax.Array]) -> _SGD:
-    """Minibatch SGD with learning rate ``hp["lr"]``."""
-    return _SGD(hp["lr"])
+def default_optimizer(hp: Mapping[str, jax.Array]) -> optim.GradientTransformation:
+    """Plain minibatch SGD, ``w <- w - hp["lr"] * g``."""
+    return optim.sgd(hp["lr"])
 
 
 def no_penalty(params, hp) -> jax.Array:
@@ -132,7 +127,7 @@ def _run(static: _Static, params, state, data: Dataset, key, hp):
             params, state, data.x_train[idx], data.y_train[idx], skey
         )
         updates, opt_state = opt.update(grads, opt_state, params)
-        params = jax.tree.map(lambda p, u: p + u, params, updates)
+        params = optim.apply_updates(params, updates)
         if static.project is not None:
             params = static.project(params, hp)
         return (params, state, opt_state, ekey), value
@@ -175,27 +170,65 @@ def _sweep_jit(
 def _as_hp(hp: Mapping[str, Any]) -> dict[str, jax.Array]:
     if not isinstance(hp, Mapping):
         raise TypeError(f"hp must be a dict of hyperparameters, got {type(hp).__name__}")
+    for k in hp:
+        if not isinstance(k, str):
+            raise TypeError(f"hp keys must be strings, got {k!r}")
     return {k: jnp.asarray(v, jnp.float32) for k, v in hp.items()}
 
 
-def _static(model, epochs, batch_size, optimizer, penalty, project, n) -> _Static:
+def _static(model, epochs, batch_size, optimizer, penalty, project, n, key) -> _Static:
     if not isinstance(model, Model):
         raise TypeError(f"model must be a lessonlib.models.Model, got {type(model).__name__}")
-    for name, v in (("epochs", epochs), ("batch_size", batch_size)):
-        if isinstance(v, bool) or not isinstance(v, int | np.integer) or v <= 0:
-            raise ValueError(f"{name} must be a positive integer, got {v!r}")
-    if batch_size > n:
-        raise ValueError(
-            f"batch_size must be <= the number of training examples ({n}), got {batch_size}"
-        )
+    epochs = ck.positive_int("epochs", epochs)
+    batch_size = ck.positive_int("batch_size", batch_size)
+    ck.ordered("batch_size", batch_size, "the number of training examples", n, strict=False)
+    ck.prng_key("key", key)
+    for name, fn in (("optimizer", optimizer), ("penalty", penalty), ("project", project)):
+        if fn is not None and not callable(fn):
+            raise TypeError(f"{name} must be a function of hp (or None), got {type(fn).__name__}")
     return _Static(
-        model,
-        int(epochs),
-        int(batch_size),
-        optimizer or default_optimizer,
-        penalty or no_penalty,
-        project,
+        model, epochs, batch_size, optimizer or default_optimizer, penalty or no_penalty, project
     )
+
+
+# --------------------------------------------------------------------------- the hp contract
+
+
+def _components(static: _Static) -> dict[str, Callable]:
+    """The parts of a run that read ``hp``, each as ``f(params, state, x, key, hp)``."""
+
+    def model(p, s, x, k, h):
+        static.model.apply(p, s, x, key=k, train=True, hp=h)
+        static.model.apply(p, s, x, key=None, train=False, hp=h)
+
+    def optimizer(p, s, x, k, h):
+        opt = static.optimizer(h)
+        opt.update(jax.tree.map(jnp.zeros_like, p), opt.init(p), p)
+
+    parts = {"model": model, "optimizer": optimizer}
+    parts["penalty"] = lambda p, s, x, k, h: static.penalty(p, h)
+    if static.project is not None:
+        parts["projection"] = lambda p, s, x, k, h: static.project(p, h)
+    return parts
+
+
+_hp_verdicts: dict = {}  # (static, given keys) -> error message or None
+
+
+def _check_hp(static: _Static, params, state, data: Dataset, key, hp: dict, swept=()) -> None:
+    """Raise ValueError unless every key read is given and every key given is read."""
+    given = sorted(hp)
+    cache_key = (static, tuple(given))
+    if cache_key not in _hp_verdicts:
+        h = {  # one run's hp: a swept entry contributes one of its values
+            k: jax.ShapeDtypeStruct(v.shape[1:] if k in swept else v.shape, v.dtype)
+            for k, v in hp.items()
+        }
+        x = jax.ShapeDtypeStruct((static.batch_size, *data.x_train.shape[1:]), data.x_train.dtype)
+        reads = _hp.reads(_components(static), params, state, x, key, hp=h)
+        _hp_verdicts[cache_key] = _hp.contract_error(reads, given)
+    if _hp_verdicts[cache_key] is not None:
+        raise ValueError(_hp_verdicts[cache_key])
 
 
 def fit(
@@ -219,6 +252,9 @@ def fit(
     constraint). ``key`` drives the shuffling (``fold_in(key, epoch)``) and the per-step keys of
     stochastic layers (``fold_in(epoch_key, step + 1)``): the same key gives the same run.
 
+    ``hp`` must hold every key those functions read and nothing else: a missing or unread key
+    raises ``ValueError`` naming it (see the module docstring).
+
     A run whose loss becomes NaN or inf (e.g. a learning rate that is too large) is not an error:
     its history holds the non-finite values, ``Run.diverged_at()`` says when, and a warning names
     the epoch.
@@ -231,9 +267,12 @@ def fit(
     >>> run.history["train_loss"].shape
     (100,)
     """
-    static = _static(model, epochs, batch_size, optimizer, penalty, project, data.x_train.shape[0])
-    state = {} if state is None else state
-    params, state, history = _run_jit(static, params, state, data, key, _as_hp(hp))
+    static = _static(
+        model, epochs, batch_size, optimizer, penalty, project, data.x_train.shape[0], key
+    )
+    state, traced_hp = ({} if state is None else state), _as_hp(hp)
+    _check_hp(static, params, state, data, key, traced_hp)
+    params, state, history = _run_jit(static, params, state, data, key, traced_hp)
     run = Run(params, state, jax.tree.map(np.asarray, history))
     _warn_divergence(run.history, hp)
     return run
@@ -266,7 +305,9 @@ def sweep(
 
     >>> # runs = sweep(model, params, ds, key=key, hp={"lr": 0.003, "lam": jnp.linspace(0, 5, 64)}, ...)
     """
-    static = _static(model, epochs, batch_size, optimizer, penalty, project, data.x_train.shape[0])
+    static = _static(
+        model, epochs, batch_size, optimizer, penalty, project, data.x_train.shape[0], key
+    )
     hp = _as_hp(hp)
     state = {} if state is None else state
     sizes = {k: v.shape[0] for k, v in hp.items() if v.ndim == 1}
@@ -289,6 +330,8 @@ def sweep(
     if any(v.ndim > 1 for v in hp.values()):
         raise ValueError("hp entries must be scalars or 1-D sequences")
     swept, k = tuple(sorted(n for n in sizes if n in hp)), next(iter(sizes.values()))
+    one_run = jax.tree.map(lambda v: v[0], (params, state)) if stacked else (params, state)
+    _check_hp(static, *one_run, data, key, hp, swept)  # the contract, on one run's arguments
     runs = {"hp": {n: hp[n] for n in swept}}  # what differs from run to run
     if stacked:
         runs |= {"params": params, "state": state}
@@ -334,6 +377,7 @@ def sweep_workers(k: int) -> int:
 
     The environment variable ``LESSONLIB_SWEEP_WORKERS`` overrides the core count.
     """
+    k = ck.positive_int("k", k)
     if jax.default_backend() != "cpu":
         return 1
     env = os.environ.get("LESSONLIB_SWEEP_WORKERS", "")
@@ -386,8 +430,3 @@ def _warn_divergence(history, hp) -> None:
 def compile_count() -> int:
     """How many distinct compiled versions of the single-run and sweep functions exist so far."""
     return _run_jit._cache_size() + _sweep_jit._cache_size()
-
-
-def log10_ticks(lo: float, hi: float) -> list[float]:
-    """Powers of ten between ``lo`` and ``hi`` (for log-scale slider labels)."""
-    return [10.0**e for e in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)]

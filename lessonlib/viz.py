@@ -24,6 +24,8 @@ from IPython.display import Image, display  # noqa: E402
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from lessonlib.train import diverged_at  # noqa: E402
+
 COLORS = {"train": "#1f77b4", "test": "#d62728", "val": "#d62728", "norm": "#2ca02c"}
 
 
@@ -63,10 +65,8 @@ def finite(values) -> np.ndarray:
 
 def mark_divergence(ax, history: Mapping[str, np.ndarray], label: str = "") -> None:
     """Say on the plot where a run diverged instead of silently drawing nothing."""
-    loss = np.asarray(history["train_loss"])
-    bad = ~np.isfinite(loss)
-    if bad.any():
-        epoch = int(bad.argmax()) + 1
+    epoch = int(diverged_at(history))
+    if epoch:
         ax.axvline(epoch, color="k", ls=":", lw=1)
         ax.text(
             0.5,
@@ -104,24 +104,6 @@ def plot_history(
         ax.set_title(title)
     mark_divergence(ax, history)
     return lines
-
-
-def decision_boundary(
-    ax, predict: Callable, x, y, *, lim: float = 1.8, steps: int = 80, title: str | None = None
-):
-    """Filled contour of ``predict(grid) -> P(class 1)`` with the points on top."""
-    g = np.linspace(-lim, lim, steps, dtype=np.float32)
-    gx, gy = np.meshgrid(g, g)
-    grid = np.stack([gx.ravel(), gy.ravel()], axis=1)
-    prob = np.asarray(predict(grid)).reshape(gx.shape)
-    ax.contourf(gx, gy, prob, levels=np.linspace(0, 1, 11), cmap="RdBu_r", alpha=0.6)
-    x, y = np.asarray(x), np.asarray(y)
-    ax.scatter(x[:, 0], x[:, 1], c=y, cmap="RdBu_r", edgecolors="k", s=14, linewidths=0.5)
-    ax.set_xlim(-lim, lim)
-    ax.set_ylim(-lim, lim)
-    ax.set_aspect("equal")
-    if title:
-        ax.set_title(title)
 
 
 # --------------------------------------------------------------------------- slider panels

@@ -310,3 +310,145 @@ def test_stacked_params_need_one_leading_axis(d2l):
     rows["b"] = jnp.zeros(3)
     with pytest.raises(ValueError, match="equal lengths"):
         train.sweep(model, rows, ds, **(kw | {"hp": {"lr": jnp.ones(2)}}), stacked=True)
+
+
+# --------------------------------------------------------------------------- the hp contract
+@pytest.fixture(scope="module")
+def moons():
+    return data.toy_2d("moons", 60, seed=0)
+
+
+def test_missing_hp_key_names_the_key_and_the_keys_given(moons):
+    model = models.mlp([2, 8, 2], dropout=True)
+    params, _ = model.init(jax.random.key(0))
+    before = train.compile_count()
+    with pytest.raises(ValueError) as err:
+        train.fit(
+            model, params, moons, key=jax.random.key(1), hp={"lr": 0.1}, epochs=1, batch_size=10
+        )
+    assert str(err.value) == (
+        "hp is missing 'dropout' (read by the model); the keys given are ['lr']"
+    )
+    assert train.compile_count() == before  # raised before anything was compiled
+
+
+def test_missing_hp_key_in_sweep(moons):
+    model = models.mlp([2, 8, 2], dropout=True)
+    params, _ = model.init(jax.random.key(0))
+    with pytest.raises(ValueError, match=r"missing 'dropout' \(read by the model\)"):
+        train.sweep(
+            model,
+            params,
+            moons,
+            key=jax.random.key(1),
+            hp={"lr": jnp.array([0.1, 0.2])},
+            epochs=1,
+            batch_size=10,
+        )
+
+
+def test_unread_hp_key_is_an_error_with_did_you_mean(d2l):
+    ds, model, params = d2l
+    kw = dict(key=jax.random.key(2), epochs=1, batch_size=5, penalty=l2)
+    with pytest.raises(ValueError) as err:
+        train.fit(model, params, ds, hp={"lr": 0.1, "lam": 1, "lamda": 3}, **kw)
+    assert str(err.value) == (
+        "hp has 'lamda', which nothing reads (the model, optimizer and penalty read "
+        "['lam', 'lr']); did you mean 'lam'?"
+    )
+    with pytest.raises(ValueError, match="hp has 'lamda', which nothing reads.*did you mean 'lam'"):
+        train.sweep(model, params, ds, hp={"lr": 0.1, "lam": jnp.ones(2), "lamda": 3}, **kw)
+    with pytest.raises(ValueError, match="hp has 'zzz', which nothing reads") as err:
+        train.fit(model, params, ds, hp={"lr": 0.1, "lam": 1, "zzz": 3}, **kw)
+    assert "did you mean" not in str(err.value)  # nothing close: no guess
+
+
+def test_a_typo_instead_of_the_key_is_named_as_a_likely_misspelling(d2l):
+    ds, model, params = d2l
+    with pytest.raises(ValueError) as err:
+        train.fit(
+            model,
+            params,
+            ds,
+            key=jax.random.key(2),
+            hp={"lr": 0.1, "lamda": 3},
+            epochs=1,
+            batch_size=5,
+            penalty=l2,
+        )
+    assert str(err.value) == (
+        "hp is missing 'lam' (read by the penalty); the keys given are ['lamda', 'lr']; "
+        "is 'lamda' a misspelling of 'lam'?"
+    )
+
+
+def test_missing_keys_of_every_component_are_named_at_once(d2l):
+    ds, model, params = d2l
+    with pytest.raises(ValueError) as err:
+        train.fit(
+            model,
+            params,
+            ds,
+            key=jax.random.key(2),
+            hp={},
+            epochs=1,
+            batch_size=5,
+            penalty=l2,
+            project=lambda p, hp: regularization.max_norm(p, hp["r"]),
+        )
+    msg = str(err.value)
+    for part in ("'lr' (read by the optimizer)", "'lam' (read by the penalty)", "'r' (read by"):
+        assert part in msg
+    assert "the keys given are []" in msg
+
+
+def test_an_empty_hp_is_still_recorded_by_the_model(moons):
+    """``mlp`` must not replace an empty ``hp`` by a fresh dict (``hp or {}``): its reads count."""
+    model = models.mlp([2, 8, 2], dropout=True)
+    params, _ = model.init(jax.random.key(0))
+    with pytest.raises(ValueError, match=r"'dropout' \(read by the model\), 'lr'"):
+        train.fit(model, params, moons, key=jax.random.key(1), hp={}, epochs=1, batch_size=10)
+
+
+def test_optional_hp_key_is_accepted_given_or_absent(moons):
+    model = models.mlp([2, 8, 2], batch_norm="before")
+    params, state = model.init(jax.random.key(0))
+    kw = dict(key=jax.random.key(1), epochs=2, batch_size=10, state=state)
+    default = train.fit(model, params, moons, hp={"lr": 0.1}, **kw)
+    explicit = train.fit(model, params, moons, hp={"lr": 0.1, "bn_momentum": 0.9}, **kw)
+    faster = train.fit(model, params, moons, hp={"lr": 0.1, "bn_momentum": 0.5}, **kw)
+    np.testing.assert_allclose(default.state["bn"][0]["mean"], explicit.state["bn"][0]["mean"])
+    assert not np.allclose(default.state["bn"][0]["mean"], faster.state["bn"][0]["mean"])
+    with pytest.raises(ValueError, match="did you mean 'bn_momentum'"):
+        train.fit(model, params, moons, hp={"lr": 0.1, "bn_momentun": 0.5}, **kw)
+
+
+def test_a_component_that_iterates_hp_reads_every_key(d2l):
+    ds, model, params = d2l
+
+    def penalty(p, hp):
+        return regularization.l2_penalty(p, sum(hp.values()) * 0.0)
+
+    train.fit(
+        model,
+        params,
+        ds,
+        key=jax.random.key(2),
+        hp={"lr": 0.003, "anything": 1.0},
+        epochs=1,
+        batch_size=5,
+        penalty=penalty,
+    )
+
+
+def test_slider_moves_with_the_hp_check_cost_a_lookup_and_never_recompile(d2l, monkeypatch):
+    ds, model, params = d2l
+    kw = dict(key=jax.random.key(2), epochs=3, batch_size=5, penalty=l2)
+    train.fit(model, params, ds, hp={"lr": 0.003, "lam": 0.0}, **kw)
+    before = train.compile_count()
+    traced = []
+    monkeypatch.setattr(train._hp, "reads", lambda *a, **k: traced.append(1))
+    for lam, lr in [(0.1, 0.003), (3.0, 0.01), (10.0, 0.0001), (0.5, 0.003)]:
+        train.fit(model, params, ds, hp={"lr": lr, "lam": lam}, **kw)
+    assert train.compile_count() == before
+    assert traced == []  # the verdict was cached: no tracing per slider move

@@ -1,4 +1,5 @@
-"""Student copies: solutions and hidden tests gone, and a learner's file is never overwritten."""
+"""Student copies: solutions and hidden tests gone, and a learner's file is never overwritten;
+the course files the chapters link to (sources.md, assets/figures/) placed next to them."""
 
 import json
 import os
@@ -82,3 +83,68 @@ def test_command_line_is_idempotent(tmp_path):
     )
     assert "never overwritten" in second.stdout
     assert first.stdout.count("created") == len(workspace.source_notebooks())
+    assert first.stdout.count("added course file") == len(workspace.course_files())
+    assert "course file" not in second.stdout
+    assert (ws / "sources.md").is_file()
+
+
+def _course_with_files(tmp_path: Path, sources: str = "# Sources v1\n") -> Path:
+    root = _course(tmp_path / "course")
+    (root / "docs").mkdir()
+    (root / "docs" / "sources.md").write_text(sources)
+    (root / "assets" / "figures").mkdir(parents=True)
+    (root / "assets" / "figures" / "fig.svg").write_text("<svg>v1</svg>")
+    return root
+
+
+def test_course_files_are_placed_next_to_the_chapters(tmp_path):
+    root = _course_with_files(tmp_path)
+    ws = tmp_path / "ws"
+    workspace.ensure_workspace(ws, root)
+    done = workspace.place_course_files(ws, root)
+    assert sorted(p.relative_to(ws).as_posix() for p in done["created"]) == [
+        "assets/figures/fig.svg",
+        "sources.md",
+    ]
+    # the chapter's links ../sources.md and ../assets/figures/fig.svg resolve from its folder
+    assert (ws / "99_test" / ".." / "sources.md").read_text() == "# Sources v1\n"
+    assert (ws / "99_test" / ".." / "assets/figures/fig.svg").read_text() == "<svg>v1</svg>"
+    again = workspace.place_course_files(ws, root)
+    assert again == {"created": [], "updated": [], "kept": []}
+
+
+def test_course_files_are_refreshed_only_while_untouched(tmp_path):
+    root = _course_with_files(tmp_path)
+    ws = tmp_path / "ws"
+    workspace.place_course_files(ws, root)
+    (ws / "assets/figures/fig.svg").write_text("<svg>my annotations</svg>")  # the learner's edit
+    (root / "docs" / "sources.md").write_text("# Sources v2\n")  # a course update
+    (root / "assets" / "figures" / "fig.svg").write_text("<svg>v2</svg>")
+    done = workspace.place_course_files(ws, root)
+    assert done["updated"] == [ws / "sources.md"]
+    assert done["kept"] == [ws / "assets/figures/fig.svg"]
+    assert (ws / "sources.md").read_text() == "# Sources v2\n"
+    assert (ws / "assets/figures/fig.svg").read_text() == "<svg>my annotations</svg>"
+    # still the learner's after another course update, and no temporary files are left
+    (root / "assets" / "figures" / "fig.svg").write_text("<svg>v3</svg>")
+    assert workspace.place_course_files(ws, root)["kept"] == [ws / "assets/figures/fig.svg"]
+    assert (ws / "assets/figures/fig.svg").read_text() == "<svg>my annotations</svg>"
+    assert not [p for p in ws.rglob("*.tmp")]
+
+
+def test_course_files_without_a_record_are_never_overwritten(tmp_path):
+    """A sources.md the record does not vouch for (the learner wrote one first, or the record is
+    lost or damaged) is the learner's; a symlink the learner put there is left too."""
+    root = _course_with_files(tmp_path)
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "sources.md").write_text("my own notes")
+    (ws / "assets").mkdir()
+    (ws / "assets" / "figures").symlink_to(tmp_path)
+    done = workspace.place_course_files(ws, root)
+    assert done["kept"] == [ws / "sources.md", ws / "assets/figures/fig.svg"]
+    assert (ws / "sources.md").read_text() == "my own notes"
+    assert not (tmp_path / "fig.svg").exists()  # nothing written through the learner's link
+    (ws / workspace.COURSE_FILES_RECORD).write_text("{not json")
+    assert workspace.place_course_files(ws, root)["kept"] == done["kept"]
+    assert (ws / "sources.md").read_text() == "my own notes"

@@ -77,7 +77,7 @@ L2_PENALTY = Exercise(
     judge=_judge_with_mistakes(
         _l2,
         {
-            "the square is lost (seed 000's jnp.sum(weights2))": lambda w, lam: (
+            "the square is lost (the JAX book chapter's jnp.sum(weights2))": lambda w, lam: (
                 lam / 2 * np.sum(_f64(w))
             ),
             "the 1/2 is missing (lam * sum(w**2), Keras' convention)": lambda w, lam: (
@@ -206,7 +206,8 @@ def _selection_losses() -> dict[str, np.ndarray]:
     """Final train / validation / test losses of ``playground.SELECTION`` for every lambda."""
     import jax
 
-    from lessonlib import playground, train
+    from lessonlib import train
+    from lessonlib.demos import ch01_weight_decay as playground
 
     train_val, train_test = playground.selection_splits()
     lams = playground.SELECTION["lams"]

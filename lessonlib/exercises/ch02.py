@@ -1,4 +1,4 @@
-"""Chapter 02 (dropout): implement dropout, fix the seed's dropout, MC-dropout prediction.
+"""Chapter 02 (dropout): implement dropout, fix the JAX book chapter's dropout, MC-dropout prediction.
 
 Dropout is random, so its checks are statistical: probes call the learner's function on large
 inputs with several keys and return plain arrays; the judges compare means and zero fractions with
@@ -170,7 +170,7 @@ dropout_exercise = Exercise(
 # --------------------------------------------------------------------------- 02.fixed_dropout
 
 
-def _seed_fix_reference(x, dropout_prob, is_training, *, key):
+def _book_fix_reference(x, dropout_prob, is_training, *, key):
     import jax
 
     if is_training:
@@ -201,15 +201,15 @@ def _judge_fix(case: Case, outcome: Outcome) -> str | None:
     verdict = _dropout_stats_verdict(x, value, p, what="fixed_dropout(x)")
     if verdict:
         return verdict
-    # the fix keeps the seed's structure: x * bernoulli(key, 1 - p) / (1 - p), bit for bit
+    # the fix keeps the book's structure: x * bernoulli(key, 1 - p) / (1 - p), bit for bit
     import jax
 
     key = jax.random.key(case.kwargs["key"].seed)
-    want = np.asarray(_seed_fix_reference(x, p, True, key=jax.random.fold_in(key, 1)))
+    want = np.asarray(_book_fix_reference(x, p, True, key=jax.random.fold_in(key, 1)))
     if not np.allclose(np.asarray(value["a"]), want, rtol=1e-6):
         return (
             "statistics are right but the mask differs from jax.random.bernoulli(key, 1 - p, "
-            "x.shape): keep the seed's structure and change only the key and the probability"
+            "x.shape): keep the book's structure and change only the key and the probability"
         )
     return None
 

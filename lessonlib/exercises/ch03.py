@@ -1,7 +1,7 @@
 """Exercise specs of chapter 03 (batch normalization).
 
 1. ``batch_norm``: the forward pass in train and eval mode, returning the new running statistics.
-2. ``apply_batch_norm``: seed 000's function with its bugs fixed (spot the bug).
+2. ``apply_batch_norm``: the JAX book chapter's function with its bugs fixed (spot the bug).
 3. ``running_mean_after``: the running mean after k steps of a constant batch mean (closed form).
 4. ``steps_to_90``: how many steps Keras' default momentum needs to get 90% of the way.
 """

@@ -93,9 +93,9 @@ def _plateau_reference(state, metric, *, factor=0.5, patience=5, min_delta=1e-4)
 
 
 def _pick_reference(lrs, losses, beta=0.9):
-    from lessonlib import schedules
+    from lessonlib import lr_finder
 
-    return schedules.pick_lr(lrs, losses, rule="minimum", divisor=10.0, beta=beta, skip_start=0)
+    return lr_finder.pick_lr(lrs, losses, rule="minimum", divisor=10.0, beta=beta, skip_start=0)
 
 
 # --------------------------------------------------------------------------- cases

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import shutil
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
+
+from lessonlib.cache import atomic_write
 
 from .course import AUTOGRADED_DIR, FEEDBACK_DIR, Chapter, UsageError, is_test_cell, nbgrader_meta
 from .gradebook import ensure_assignment, open_gradebook, record
@@ -44,10 +45,8 @@ def students_in(submissions: Path, chapter: Chapter) -> list[str]:
 
 
 def _write_json(path: Path, data: object) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
-    os.replace(tmp, path)
+    with atomic_write(path, "w", encoding="utf-8") as f:
+        f.write(json.dumps(data, indent=1))
 
 
 def grade_one(chapter: Chapter, path: Path, sandbox: Sandbox, *, mode: str) -> list[ExerciseResult]:

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import threading
 from pathlib import Path
+
+from lessonlib.cache import atomic_write
 
 from .course import (
     RELEASE_DIR,
@@ -91,7 +92,7 @@ def cmd_release(args: argparse.Namespace) -> int:
     import nbformat
     from nbgrader.preprocessors import ComputeChecksums
 
-    from lessonlib.workspace import student_version
+    from lessonlib.workspace import course_files, student_version
 
     root = Path(args.course)
     names = [resolve_chapter(args.chapter, root).name] if args.chapter else chapters(root)
@@ -103,11 +104,13 @@ def cmd_release(args: argparse.Namespace) -> int:
         ch = resolve_chapter(name, root)
         nb, _ = ComputeChecksums().preprocess(student_version(ch.source), {})
         dest = out / name / f"{name}.ipynb"
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-        nbformat.write(nb, tmp)
-        os.replace(tmp, dest)
+        with atomic_write(dest, "w", encoding="utf-8") as f:
+            nbformat.write(nb, f)
         print(f"released {dest}")
+    # what the chapters link to (../sources.md, ../assets/figures/...), next to them as in make lab
+    for rel, src in course_files(root).items():
+        with atomic_write(out / rel) as f:
+            f.write(src.read_bytes())
     return 0
 
 

@@ -16,6 +16,8 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+from lessonlib.cache import atomic_write
+
 from .course import Chapter
 from .grader import ExerciseResult
 
@@ -123,14 +125,12 @@ def export_csv(gb, path: Path) -> int:
                         ]
                     )
     rows.sort()
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
+    with atomic_write(path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(
             ["student", "assignment", "notebook", "grade_cell", "score", "max_score", "flagged"]
         )
         w.writerows(rows)
-    os.replace(tmp, path)
     return len(rows)
 
 

@@ -41,7 +41,6 @@ from .course import (
 )
 from .sandbox import MAX_CACHE_BYTES, JobResult, Sandbox, UnitResult
 
-STATUSES = ("pass", "fail", "error", "timeout", "tampered")
 # CPython 3.11's ast.parse is not safe in several threads at once ("AST constructor recursion
 # depth mismatch"): jobs are built under this lock.
 _AST_LOCK = threading.Lock()
@@ -272,7 +271,7 @@ def _outcome(raw: Any, arrays: dict) -> lx.Outcome:
 
 
 def judge_unit(
-    ex: lx.Exercise, unit: UnitResult | None, *, defined_in: str | None, cell_errors: dict
+    ex: lx.Exercise, unit: UnitResult | None, *, defined_in: str | None
 ) -> tuple[str, str]:
     """(status, hint) for one exercise from what the sandbox returned."""
     if unit is None:
@@ -326,9 +325,7 @@ def grade_notebook(
     for key, ex in keys.items():
         gid = chapter.cell_of(ex.id)
         defined_in = f"{first_err[1]} in cell {first_err[0]}" if first_err else None
-        status, hint = judge_unit(
-            ex, result.exercises.get(key), defined_in=defined_in, cell_errors=cell_errs
-        )
+        status, hint = judge_unit(ex, result.exercises.get(key), defined_in=defined_in)
         points = clamp(ex.points if status == "pass" else 0.0, ex.points)
         if gid in tampering:
             hint = f"{tampering[gid]}; graded with the original tests ({status}: {hint or 'all cases passed'})"

@@ -13,11 +13,12 @@ grader's cases (``worker.py`` is the code that runs inside). Around it:
   fresh process runs the remaining units (skipping a cell that crashed), so a fault costs only
   what it breaks.
 - **Isolation**: a clean environment, ``python -I -S`` with ``sys.path`` set to a copy of the
-  library without the exercise specs or the grader, plus the virtual environment's packages. Where
-  Linux namespaces are available (``unshare``), the process also gets no network, its own process
-  table, a private ``/tmp`` holding only its scratch folder, and the course folder, the
-  submissions, the gradebook's folder and the grader's home hidden under empty file systems; when
-  grading as root it runs as ``nobody``. See :func:`isolation_mode` and docs/instructors.md.
+  library (its subpackages such as ``demos/`` included) without the exercise specs or the grader,
+  plus the virtual environment's packages. Where Linux namespaces are available (``unshare``), the
+  process also gets no network, its own process table, a private ``/tmp`` holding only its
+  scratch folder, and the course folder, the submissions, the gradebook's folder and the grader's
+  home hidden under empty file systems; when grading as root it runs as ``nobody``. See
+  :func:`isolation_mode` and docs/instructors.md.
 - **Compiled-program cache** (optional, ``compile_cache``): JAX's persistent cache of compiled XLA
   programs, filled only by trusted runs (``run_job(..., save_cache=True)`` on the instructor's own
   solutions, see ``grader.warm_compile_cache``). Each job gets a private copy in its scratch folder
@@ -45,6 +46,8 @@ from typing import Any
 
 import numpy as np
 
+from lessonlib.cache import atomic_write
+
 from . import worker
 
 PACKAGE = Path(__file__).resolve().parent.parent  # lessonlib/
@@ -56,7 +59,7 @@ MAX_CACHE_BYTES = 512 << 20  # a compile cache above this is cleared before it i
 
 def default_compile_cache() -> Path:
     """The grader's compile cache: ``$LESSONLIB_CACHE/grader-xla`` (``~/.cache/lessonlib/...``)."""
-    from lessonlib.data import cache_dir
+    from lessonlib.cache import cache_dir
 
     return cache_dir() / "grader-xla"
 
@@ -175,11 +178,23 @@ _BOOT = (
 )
 
 
+# Subpackages of lessonlib the sandbox never gets: the chapter specs (hidden cases, references)
+# and the grader itself. Of ``exercises/`` only the spec *format*, ``__init__.py``, goes in.
+PRIVATE_PACKAGES = frozenset({"exercises", "grading"})
+
+
 def _runtime_files() -> dict[str, Path]:
-    """What the sandbox may import from lessonlib: the library modules and the exercise-spec
-    *format* (``exercises/__init__.py``), never the chapter specs (hidden cases, references) or the
-    grader."""
-    files = {f"lessonlib/{p.name}": p for p in PACKAGE.glob("*.py")}
+    """What the sandbox may import from lessonlib: every module of the package and of its
+    subpackages (``demos/``, and any added later) except ``PRIVATE_PACKAGES``, plus the
+    exercise-spec format ``exercises/__init__.py``. Keys are paths relative to the copy."""
+    files = {}
+    for p in sorted(PACKAGE.rglob("*.py")):
+        rel = p.relative_to(PACKAGE)
+        if len(rel.parts) > 1 and rel.parts[0] in PRIVATE_PACKAGES:
+            continue
+        if any(part.startswith((".", "__pycache__")) for part in rel.parts):
+            continue  # editor and build leftovers
+        files[f"lessonlib/{rel.as_posix()}"] = p
     files["lessonlib/exercises/__init__.py"] = PACKAGE / "exercises" / "__init__.py"
     files["_lessonlib_worker.py"] = Path(worker.__file__)
     return files
@@ -367,10 +382,9 @@ class Sandbox:
             data = _open_regular(src, name)
             if data is None:
                 continue
-            tmp = dest / f".{name}.{os.getpid()}.tmp"
-            tmp.write_bytes(data)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, dest / name)
+            with atomic_write(dest / name) as f:  # its temporary name starts with "." (skipped)
+                f.write(data)
+                os.fchmod(f.fileno(), 0o644)
 
     def _run(self, scratch: Path, job: dict, lim: Limits, *, save_cache: bool = False) -> JobResult:
         cells = list(range(len(job["cells"])))

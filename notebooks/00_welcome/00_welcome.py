@@ -162,6 +162,16 @@ assert np.isclose(
 # 6. **Myth vs. fact** boxes correcting real mistakes from well-known tutorials, **Sharp bits**,
 #    **References**, and a bilingual **Glossary / 术语表**.
 #
+# ## Where the lessons come from
+#
+# The chapters grew out of five documents in Chinese: a translated chapter of a book on deep
+# learning with JAX, Xiao Han's blog post on regularization, study notes from 2024, notes on
+# *Dive into Deep Learning* §4.5–4.6 and notes on Géron's chapter 11 of *Hands-On Machine
+# Learning*. Each chapter says which of them it follows and corrects their mistakes in the
+# **Myth vs. fact** boxes. [The course's sources](../sources.md) — `sources.md`, next to the
+# chapter folders in your workspace — says what each document is, which chapters use it, and
+# where each of its mistakes is corrected.
+#
 # ## Glossary / 术语表
 #
 # | English | 中文 | meaning |

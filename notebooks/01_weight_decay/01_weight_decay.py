@@ -10,16 +10,22 @@
 # derive weight decay from a norm constraint and check every step numerically; watch L1 set weights
 # to exactly zero; measure how Adam rescales an L2 penalty; play with two slider panels; and solve
 # four graded exercises (their cells are marked *Exercise*).
+#
+# **Sources.** The regression demo and the derivation follow the notes on *Dive into Deep
+# Learning* §4.5–4.6 ("the d2l notes"); the myths corrected here come from them, from the JAX book
+# chapter, from Xiao Han's blog post on regularization, from the 2024 study notes and from the
+# notes on Géron's chapter 11. [The course's sources](../sources.md) says what each document is and
+# lists every mistake it makes, with the section that corrects it.
 
 # %%
 import time
 
-import ipywidgets as widgets
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lessonlib import data, models, optim, playground, regularization, train, viz
+from lessonlib import data, models, optim, regularization, train, viz
+from lessonlib.demos import ch01_weight_decay as playground
 from lessonlib.exercises import check
 
 notebook_start = time.perf_counter()
@@ -33,7 +39,7 @@ print("JAX", jax.__version__, "running on", jax.devices())
 # *Underfitting* is the opposite failure — the training error itself stays large because the
 # model is too simple (or too constrained) to follow the data.
 #
-# The bias–variance view (seed 003) splits the test error of a model trained on a random training
+# The bias–variance view (from the d2l notes) splits the test error of a model trained on a random training
 # set into **bias** (the error of its average prediction: a systematic miss) and **variance** (how
 # much its predictions change from one training set to the next). A linear model has few degrees
 # of freedom: high bias, low variance. A neural network can represent almost anything and learns
@@ -51,9 +57,10 @@ bv_probs = {
 }  # P(class 1) on the test points, one row per training set
 bv_grids = {name: [] for name in bv_models}
 bv_train_acc = {name: [] for name in bv_models}
+init_key, fit_key = jax.random.split(jax.random.key(0))  # one key per use, never one for two
 for name, hidden in bv_models.items():
     model = playground.classifier(hidden)
-    params0 = playground.initial_params(hidden, 0)
+    params0, _ = model.init(init_key)  # the same start for every training set
     for s in range(6):
         X_tr, y_tr = data.two_moons(40, seed=100 + s, noise=0.3)
         ds = data.Dataset(X_tr, y_tr, X_tr, y_tr)  # the test set is scored once, after training
@@ -61,7 +68,7 @@ for name, hidden in bv_models.items():
             model,
             params0,
             ds,
-            key=jax.random.key(s),
+            key=jax.random.fold_in(fit_key, s),
             hp={"lr": 0.2, "l1": 0.0, "l2": 0.0},
             epochs=300,
             batch_size=40,
@@ -191,7 +198,7 @@ print("lambda=3: test loss below 0.5:", bool(h3["test_loss"][-1] < 0.5))
 # random initial weights that the data never constrains stay in the model. With $\lambda = 3$ the
 # test loss drops with the training loss and $\|w\|$ shrinks.
 #
-# > **Myth:** (seed 003) "with $\lambda = 0$ the model underfits (欠拟合): it does well on the
+# > **Myth:** (the d2l notes) "with $\lambda = 0$ the model underfits (欠拟合): it does well on the
 # > training set but the test error does not go down." **Fact:** that is the definition of
 # > **overfitting** (过拟合). Underfitting means the *training* error stays high.
 #
@@ -219,6 +226,17 @@ print(
 # **Soft penalty.** For fixed $\mu$ the term $-\mu\theta$ is a constant, so the same $w^\star$
 # minimizes $\ell(w, b) + \frac\lambda2 \|w\|^2$ with $\lambda = 2\mu$: every $\theta$ has a
 # matching $\lambda$ (a smaller $\theta$, a larger $\lambda$).
+#
+# ![Left: elliptical contours of the loss around its minimum and the disc of radius one; the
+# penalized optimum is the point where the lowest contour that reaches the disc touches it. Right:
+# the same contours and the L1 diamond, touched at its top corner, where w1 is
+# zero.](../assets/figures/ch01_constraint_ball.svg)
+#
+# *Left:* the constrained optimum is where the lowest contour of $\ell$ that reaches the ball
+# touches it; there $\nabla_w\ell$ points straight at the centre, $\nabla_w\ell = -2\mu w$, the
+# KKT condition above. *Right:* the L1 "ball" is a diamond, and a contour usually meets it first
+# at a corner, where one weight is exactly 0 — the sparsity of section 4. (The picture is computed,
+# not drawn: `tools/make_assets.py` finds both optima numerically and checks these two claims.)
 #
 # **Gradient step.** The gradient of the penalty is $\lambda w$, so one SGD step is
 # $$w \leftarrow w - \eta\big(\nabla_w \ell + \lambda w\big) = (1 - \eta\lambda)\,w - \eta\,\nabla_w \ell .$$
@@ -309,7 +327,7 @@ run_decay = train.fit(
     d2l_model,
     d2l_params,
     d2l_data,
-    key=jax.random.key(2),
+    key=jax.random.key(2),  # fit_d2l's key on purpose: the same batches, so the weights can agree
     hp={"lr": 0.003, "lam": 3.0},
     epochs=100,
     batch_size=5,
@@ -320,10 +338,10 @@ print("max |w_penalty - w_decay| after 100 epochs:", gap)
 assert gap < 1e-4
 
 # %% [markdown]
-# > **Myth:** (seed 000) "JAX provides built-in L1 and L2 regularization." **Fact:** JAX has no
+# > **Myth:** (the JAX book chapter) "JAX provides built-in L1 and L2 regularization." **Fact:** JAX has no
 # > regularizers (nor layers or losses). You add the penalty to your loss yourself — or use a
 # > library: optax's `add_decayed_weights`/`adamw`, here `lessonlib.regularization` and
-# > `lessonlib.optim`. The same seed writes `beta * jnp.sum(weights2)`: the `**` was lost, so the
+# > `lessonlib.optim`. The same chapter writes `beta * jnp.sum(weights2)`: the `**` was lost, so the
 # > "penalty" is the plain sum of the weights, which is unbounded below (see the exercise).
 #
 # ### Exercise 1 · the L2 penalty (2 points)
@@ -519,7 +537,7 @@ check("01.soft_threshold", soft_threshold, hidden=True)
 # %% [markdown]
 # ## 5 · Adam + L2 is not weight decay: AdamW
 #
-# > **Myth:** (seed 004) "L1/L2 regularization is not suitable for Adam." **Fact:** an L2 term in
+# > **Myth:** (the notes on Géron's chapter 11) "L1/L2 regularization is not suitable for Adam." **Fact:** an L2 term in
 # > the loss works with Adam — it is still a valid penalty and Adam minimizes the penalized loss —
 # > but it is *not* weight decay any more, because Adam divides the whole gradient, penalty
 # > included, by $\sqrt{\hat v}$ coordinate by coordinate. AdamW (Loshchilov & Hutter 2019)
@@ -625,34 +643,7 @@ for i in range(3):
 # value — and redraws the curves and $\|w\|$. Grey: the $\lambda = 0$ run for comparison.
 
 # %%
-lam_fig, (ax_loss, ax_norm) = viz.figure(2)
-epochs_axis = np.arange(1, 101)
-ax_loss.plot(epochs_axis, h0["test_loss"], color="0.75", lw=1, label="test, lambda = 0")
-(line_train,) = ax_loss.plot([], [], color=viz.COLORS["train"], label="train", animated=True)
-(line_test,) = ax_loss.plot([], [], color=viz.COLORS["test"], label="test", animated=True)
-ax_loss.set(yscale="log", xlim=(1, 100), ylim=(1e-7, 1e3), xlabel="epoch", ylabel="loss")
-ax_loss.legend(loc="lower left", fontsize=8)
-lam_title = ax_loss.set_title("", animated=True)
-(line_norm,) = ax_norm.plot([], [], color=viz.COLORS["norm"], animated=True)
-ax_norm.set(
-    xlim=(1, 100), ylim=(0, 1.1 * float(h0["w_norm"].max())), xlabel="epoch", ylabel="||w||"
-)
-norm_title = ax_norm.set_title("", animated=True)
-
-
-def draw_lambda(lam):
-    run = fit_d2l(lam)
-    h = run.history
-    line_train.set_data(epochs_axis, viz.finite(h["train_loss"]))
-    line_test.set_data(epochs_axis, viz.finite(h["test_loss"]))
-    line_norm.set_data(epochs_axis, h["w_norm"])
-    lam_title.set_text(f"lambda = {lam:.3g}: test loss {h['test_loss'][-1]:.3g}")
-    norm_title.set_text(f"||w|| = {h['w_norm'][-1]:.3g}")
-
-
-panel_lambda = viz.Panel(
-    lam_fig, draw_lambda, lam=viz.log_slider("lambda", value=3.0, min_exp=-3, max_exp=2)
-)
+panel_lambda = playground.lambda_panel(fit_d2l, baseline=h0, lam=3.0)  # fit_d2l(lam) per move
 panel_lambda
 
 # %% [markdown]
@@ -682,99 +673,7 @@ print(
 # boundary smooth out; with L1, the title counts the weights that are exactly zero.
 
 # %%
-PG_EPOCHS, PG_STEPS, PG_LIM = 100, 64, 2.0
-pg_grid = playground.grid(PG_LIM, PG_STEPS)
-pg_fig, (ax_b, ax_l) = viz.figure(2, height=3.4)
-pg_image = ax_b.imshow(
-    np.zeros((PG_STEPS, PG_STEPS)),
-    origin="lower",
-    extent=(-PG_LIM, PG_LIM, -PG_LIM, PG_LIM),
-    cmap="RdBu_r",
-    vmin=0,
-    vmax=1,
-    alpha=0.75,
-    animated=True,
-)
-pg_train_pts = ax_b.scatter(
-    np.zeros(1),
-    np.zeros(1),
-    c=np.zeros(1),
-    cmap="RdBu_r",
-    vmin=0,
-    vmax=1,
-    s=16,
-    edgecolors="k",
-    linewidths=0.6,
-    animated=True,
-)
-pg_test_pts = ax_b.scatter(
-    np.zeros(1),
-    np.zeros(1),
-    c=np.zeros(1),
-    cmap="RdBu_r",
-    vmin=0,
-    vmax=1,
-    s=7,
-    edgecolors="w",
-    linewidths=0.4,
-    animated=True,
-)
-ax_b.set(xlim=(-PG_LIM, PG_LIM), ylim=(-PG_LIM, PG_LIM), aspect="equal")
-pg_title = ax_b.set_title("", animated=True, fontsize=9)
-pg_epochs = np.arange(1, PG_EPOCHS + 1)
-(pg_line_train,) = ax_l.plot([], [], color=viz.COLORS["train"], label="train", animated=True)
-(pg_line_test,) = ax_l.plot([], [], color=viz.COLORS["test"], label="test", animated=True)
-ax_l.set(
-    yscale="log",
-    xlim=(1, PG_EPOCHS),
-    ylim=(3e-3, 3),
-    xlabel="full-batch step",
-    ylabel="cross-entropy",
-)
-ax_l.legend(loc="lower left", fontsize=8)
-pg_loss_title = ax_l.set_title("", animated=True, fontsize=9)
-
-
-def draw_playground(dataset, noise, train_share, hidden, reg, lam):
-    res = playground.train_classifier(
-        dataset,
-        noise=noise,
-        train_share=train_share,
-        hidden=playground.ARCHITECTURES[hidden],
-        reg=reg,
-        lam=lam,
-        epochs=PG_EPOCHS,
-    )
-    h, ds = res.run.history, res.data
-    pg_image.set_data(
-        playground.predict_proba(res.model, res.run.params, pg_grid).reshape(PG_STEPS, PG_STEPS)
-    )
-    pg_train_pts.set_offsets(np.asarray(ds.x_train))
-    pg_train_pts.set_array(np.asarray(ds.y_train, np.float32))
-    pg_test_pts.set_offsets(np.asarray(ds.x_test))
-    pg_test_pts.set_array(np.asarray(ds.y_test, np.float32))
-    pg_line_train.set_data(pg_epochs, viz.finite(h["train_loss"]))
-    pg_line_test.set_data(pg_epochs, viz.finite(h["test_loss"]))
-    zeros, total = playground.count_zeros(res.run.params)
-    pen = "no penalty" if reg == "none" else f"{reg} lambda = {lam:.3g}"
-    pg_title.set_text(f"{dataset}: {pen}, zero weights {zeros}/{total}")
-    pg_loss_title.set_text(f"train acc {h['train_acc'][-1]:.2f}, test acc {h['test_acc'][-1]:.2f}")
-
-
-panel_playground = viz.Panel(
-    pg_fig,
-    draw_playground,
-    dataset=widgets.Dropdown(options=list(data.TOY_2D), value="moons", description="data"),
-    noise=viz.slider("noise", value=0.25, min=0.0, max=0.5, step=0.05),
-    train_share=viz.slider("train share", value=0.3, min=0.1, max=0.9, step=0.1),
-    hidden=widgets.Dropdown(
-        options=list(playground.ARCHITECTURES), value="32-32", description="hidden"
-    ),
-    reg=widgets.ToggleButtons(
-        options=list(playground.REGULARIZERS), value="L2", description="penalty"
-    ),
-    lam=viz.log_slider("lambda", value=1e-3, min_exp=-4, max_exp=0),
-)
+panel_playground = playground.playground_panel(epochs=100)  # 100 full-batch steps per change
 panel_playground
 
 # %%
@@ -814,9 +713,10 @@ train_val, train_test = playground.selection_splits()
 lams = np.asarray(playground.SELECTION["lams"], np.float32)
 sel_lr = playground.SELECTION["lr"]
 sel_model = playground.classifier(playground.SELECTION["hidden"])
-sel_params = playground.initial_params(playground.SELECTION["hidden"], 0)
+sel_init_key, sel_fit_key = jax.random.split(jax.random.key(0))  # weights, training: two keys
+sel_params, _ = sel_model.init(sel_init_key)
 sel_kwargs = dict(
-    key=jax.random.key(0),
+    key=sel_fit_key,
     epochs=playground.SELECTION["epochs"],
     batch_size=60,
     optimizer=playground.optimizer,
@@ -882,8 +782,8 @@ print(
 #   only on `net[0].weight`).
 # - **Conventions differ by a factor of 2.** Here (and in d2l, PyTorch's `weight_decay`, optax's
 #   `add_decayed_weights`) the penalty is $\frac\lambda2\|w\|^2$ with gradient $\lambda w$. Keras'
-#   `regularizers.l2(0.01)` (seeds 001, 004) adds $0.01\sum w^2$ — twice the gradient — and seed
-#   002 writes $L + \lambda\sum_i w_i^2$. Compare λ values across libraries with care.
+#   `regularizers.l2(0.01)` (Xiao Han's blog post, the Géron notes) adds $0.01\sum w^2$ — twice
+#   the gradient — and the 2024 study notes write $L + \lambda\sum_i w_i^2$. Compare λ values across libraries with care.
 # - **Keras regularizers + Adam is "Adam + L2".** `kernel_regularizer` puts the term into the
 #   loss, so with Adam it is rescaled per coordinate; use `AdamW` (`weight_decay=`) for decoupled
 #   decay. PyTorch's `Adam(weight_decay=...)` is also L2-in-the-loss; `AdamW` is the decoupled one.
@@ -895,7 +795,7 @@ print(
 # - **$\eta\lambda$ must stay below 1** (below 2 to avoid divergence) or the "decay" flips signs.
 #   A learning rate that is too large is reported, not crashed on: `train.fit` warns and
 #   `Run.diverged_at()` names the epoch.
-# - **Seed 003's data formula says $\epsilon \sim \mathcal N(0, 0.1^2)$**; d2l v0.17's code (and
+# - **The d2l notes' data formula says $\epsilon \sim \mathcal N(0, 0.1^2)$**; d2l v0.17's code (and
 #   `lessonlib.data.synthetic_linear`) uses standard deviation 0.01.
 # - **Define penalty/optimizer functions once.** `train.fit` compiles per function object; a new
 #   `lambda` inside a slider callback would recompile on every move (`train.compile_count()`).
@@ -910,6 +810,8 @@ print(
 # - A. Beck, M. Teboulle (2009). A fast iterative shrinkage-thresholding algorithm for linear
 #   inverse problems. *SIAM J. Imaging Sciences* 2(1) — proximal gradient / ISTA.
 # - D. Smilkov, S. Carter (2016). TensorFlow Playground.
+# - The course's sources (the d2l notes, the JAX book chapter, Xiao Han's blog post, the 2024 study
+#   notes, the Géron notes) and their mistakes: [sources.md](../sources.md).
 #
 # ## Glossary / 术语表
 #

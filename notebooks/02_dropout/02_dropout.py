@@ -3,7 +3,7 @@
 #
 # A network with 256 + 256 hidden units can memorize 4,000 training signals. Dropout fights that by
 # switching off a random part of the hidden units at every training step. In this chapter you derive
-# why the survivors are scaled by $1/(1-p)$, fix a broken dropout from a blog post, measure the gap
+# why the survivors are scaled by $1/(1-p)$, fix a broken dropout from a JAX book, measure the gap
 # dropout closes on MNIST-1D, move a slider over $p$, and use dropout at prediction time to get an
 # uncertainty estimate (MC dropout).
 #
@@ -15,6 +15,11 @@
 #   be useful on their own (Srivastava et al. 2014).
 # - **Ensemble.** Every mask selects one of $2^n$ thinned sub-networks that share weights; training
 #   samples one per step, and the full network at test time approximates their average.
+#
+# **Sources.** The JAX book chapter supplies the broken dropout; the 2024 study notes and the notes
+# on *Dive into Deep Learning* §4.5–4.6 two myths; the notes on Géron's chapter 11 MC dropout.
+# [The course's sources](../sources.md) says what each document is and where each of its mistakes
+# is corrected.
 
 # %%
 import time
@@ -23,13 +28,21 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lessonlib import data, layers, models, train, uncertainty, viz
+from lessonlib import cache, data, layers, models, train, viz
+from lessonlib.demos import ch02_dropout as demo
 from lessonlib.exercises import check
 
 # %% [markdown]
 # ## Inverted dropout and its expectation
 #
-# With drop probability $p$ every unit becomes
+# ![Left: a training step of a network with two hidden layers; about half of the hidden units are
+# crossed out, the others are marked times two. Right: the same network at evaluation, every unit
+# present and unscaled.](../assets/figures/ch02_inverted_dropout.svg)
+#
+# A training step draws a new mask: each *hidden* unit is dropped with probability $p$ (inputs and
+# outputs never are), and the survivors are multiplied by $1/(1-p)$ — by 2 for $p = 0.5$, as in the
+# picture. Evaluation uses every unit as it is. The scaling is what makes the two agree on average:
+# with drop probability $p$ every unit becomes
 # $$x' = \begin{cases} 0 & \text{with probability } p \\ \dfrac{x}{1-p} & \text{with probability } 1-p \end{cases}
 # \qquad\Rightarrow\qquad E[x'] = p \cdot 0 + (1-p)\,\frac{x}{1-p} = x,$$
 # and $\operatorname{Var}[x'] = E[x'^2] - x^2 = \frac{x^2}{1-p} - x^2 = x^2 \frac{p}{1-p}$.
@@ -87,29 +100,31 @@ assert np.isclose(ensemble, full_net, rtol=1e-5)
 # rescales by $1/(1-p)$ during training and leaves the test-time network alone. Both make the test-time
 # activation equal the training expectation; inverted dropout keeps inference code free of $p$.
 #
-# > **Myth:** "At test time multiply by a scaling factor, usually the inverse of the drop rate" (seed
-# > 002). **Fact:** classic dropout scales by the keep probability $1-p$ at test time; inverted dropout
+# > **Myth:** "At test time multiply by a scaling factor, usually the inverse of the drop rate" (the
+# > 2024 study notes). **Fact:** classic dropout scales by the keep probability $1-p$ at test time; inverted dropout
 # > scales by $1/(1-p)$ at training time. Scaling by $1/p$ makes test activations $1/(p(1-p))$ times too
 # > large — computed below for $p = 0.2$.
 
 # %%
 h = jnp.full((200_000,), 2.0, jnp.float32)
 p_c = 0.2
-m = jax.random.uniform(jax.random.key(3), h.shape) >= p_c  # keep with probability 1 - p
+key_classic, key_inverted = jax.random.split(jax.random.key(3))  # one key per draw
+m = jax.random.uniform(key_classic, h.shape) >= p_c  # keep with probability 1 - p
 classic_train = float(jnp.mean(h * m))
-inverted_train = float(jnp.mean(layers.dropout(h, p_c, key=jax.random.key(3))))
+inverted_train = float(jnp.mean(layers.dropout(h, p_c, key=key_inverted)))
 print(f"classic : E[train] ~ {classic_train:.3f}   test (1-p)*h = {(1 - p_c) * 2.0:.3f}")
 print(f"inverted: E[train] ~ {inverted_train:.3f}   test h       = {2.0:.3f}")
 print(
-    f"seed 002: test h/p = {2.0 / p_c:.3f}, {2.0 / p_c / classic_train:.2f}x the training mean "
+    f"the notes' h/p = {2.0 / p_c:.3f}, {2.0 / p_c / classic_train:.2f}x the training mean "
     f"(1/(p(1-p)) = {1 / (p_c * (1 - p_c)):.2f})"
 )
 assert abs(classic_train - (1 - p_c) * 2.0) < 0.01 and abs(inverted_train - 2.0) < 0.01
 
 # %% [markdown]
-# ## Spot the bug: the seed's dropout
+# ## Spot the bug: the JAX book chapter's dropout
 #
-# Seed 000 writes dropout in JAX like this:
+# The JAX book chapter (a Chinese translation of chapter 6 of a book on deep learning with JAX)
+# writes dropout like this:
 #
 # ```python
 # def dropout_layer(x, dropout_prob, is_training):
@@ -123,8 +138,8 @@ assert abs(classic_train - (1 - p_c) * 2.0) < 0.01 and abs(inverted_train - 2.0)
 
 
 # %%
-def seed_dropout_layer(x, dropout_prob, is_training):
-    """Seed 000's dropout, copied unchanged (two bugs)."""
+def book_dropout_layer(x, dropout_prob, is_training):
+    """The JAX book chapter's dropout, copied unchanged (two bugs)."""
     if is_training:
         mask = jax.random.bernoulli(jax.random.PRNGKey(0), dropout_prob, x.shape)
         return x * mask / (1 - dropout_prob)
@@ -133,9 +148,9 @@ def seed_dropout_layer(x, dropout_prob, is_training):
 
 ones = jnp.ones((100_000,), jnp.float32)
 p_s = 0.3
-step1, step2 = seed_dropout_layer(ones, p_s, True), seed_dropout_layer(ones, p_s, True)
+step1, step2 = book_dropout_layer(ones, p_s, True), book_dropout_layer(ones, p_s, True)
 print(
-    f"mean of the seed's dropout(1) = {float(step1.mean()):.4f}   "
+    f"mean of the book's dropout(1) = {float(step1.mean()):.4f}   "
     f"p/(1-p) = {p_s / (1 - p_s):.4f}   (should be 1)"
 )
 print("fraction of units KEPT =", float((step1 != 0).mean()), " (should be 1-p =", 1 - p_s, ")")
@@ -149,7 +164,7 @@ print("same mask at every step:", bool(jnp.array_equal(step1, step2)))
 #    learns to live without them — no noise, no ensemble. Derive a fresh key per step:
 #    `jax.random.fold_in(key, step)` (this is what `lessonlib.train.fit` does for you).
 #
-# > **Myth:** "JAX's `jax.nn.dropout` makes dropout seamless" (seed 000). **Fact:** there is no
+# > **Myth:** "JAX's `jax.nn.dropout` makes dropout seamless" (the JAX book chapter). **Fact:** there is no
 # > `jax.nn.dropout` (nor `jax.nn.batch_norm`): JAX is a numerics library; layers live in Flax,
 # > Haiku, Equinox — or in eight lines of your own, as below.
 
@@ -164,9 +179,9 @@ print(
 # OUTPUT: jax.nn has dropout: False | batch_norm: False
 
 # %% [markdown]
-# ### Exercise 1 (2 points): fix the seed's dropout
+# ### Exercise 1 (2 points): fix the book's dropout
 #
-# Write `fixed_dropout(x, dropout_prob, is_training, *, key)` with the seed's structure
+# Write `fixed_dropout(x, dropout_prob, is_training, *, key)` with the book's structure
 # (`jax.random.bernoulli`, then `x * mask / (1 - dropout_prob)`) and change only what is wrong.
 
 
@@ -191,7 +206,7 @@ check("02.fixed_dropout", fixed_dropout, hidden=True)
 #
 # `dropout(x, rate, *, key=None, train=True)`: inverted dropout as derived above. Return `x` itself
 # when `train=False` or `rate == 0`; raise `ValueError` naming the rate when it lies outside
-# $[0, 1)$, and when `train=True` but no key is given (a silent default key is the seed's bug 2).
+# $[0, 1)$, and when `train=True` but no key is given (a silent default key is the book's bug 2).
 # The checks are statistical: mean, fraction of zeros, kept values, and that two keys give two masks.
 
 
@@ -223,7 +238,8 @@ check("02.dropout", dropout, hidden=True)
 # is the identity. `lessonlib.train.fit` derives the key of step $s$ in epoch $e$ as
 # `fold_in(fold_in(key, e), s + 1)`, and the MLP folds in the layer index, so no mask repeats.
 #
-# > **Myth:** "Dropout is only used in fully connected layers" (seed 003). **Fact:** it is most
+# > **Myth:** "Dropout is only used in fully connected layers" (the notes on *Dive into Deep
+# > Learning*, in their Q&A). **Fact:** it is most
 # > common there, but convolutional networks use *spatial dropout* (Tompson et al. 2015): one mask
 # > value per channel, broadcast over positions, because neighbouring positions are so correlated that
 # > dropping single pixels hardly removes information. A (batch, 1, channels) mask does it:
@@ -249,7 +265,7 @@ assert bool(jnp.all(spatial.std(axis=1) == 0))
 
 # %%
 ds = data.mnist1d()
-CACHE_MODULES = [data, layers, models, train, uncertainty]
+CACHE_MODULES = [data, layers, models, train, cache]
 
 
 def sweep_runs(settings):
@@ -285,7 +301,7 @@ HEADLINE = {
     "init_seed": 0,
     "train_seed": 1,
 }
-head, hit = uncertainty.cached(
+head, hit = cache.cached(
     "ch02-headline", HEADLINE, lambda: sweep_runs(HEADLINE), modules=CACHE_MODULES
 )
 print(
@@ -372,7 +388,7 @@ SWEEP = {
     "init_seed": 0,
     "train_seed": 1,
 }
-swp, hit = uncertainty.cached("ch02-sweep", SWEEP, lambda: sweep_runs(SWEEP), modules=CACHE_MODULES)
+swp, hit = cache.cached("ch02-sweep", SWEEP, lambda: sweep_runs(SWEEP), modules=CACHE_MODULES)
 print(
     f"{'loaded from the cache' if hit else 'computed'}: the vmapped sweep of {len(SWEEP['p'])} runs took "
     f"{float(swp['seconds']):.1f} s on {jax.devices()[0].platform} when computed"
@@ -385,31 +401,7 @@ print(
 print(f"best p in this sweep: {SWEEP['p'][best]} (test accuracy {swp['test_acc'][best, -1]:.3f})")
 
 # %%
-sweep_fig, (ax_curve, ax_p) = viz.figure(2)
-sweep_epochs = np.arange(1, SWEEP["epochs"] + 1)
-ax_curve.set(xlim=(1, SWEEP["epochs"]), ylim=(0, 1.02), xlabel="epoch", ylabel="accuracy")
-(line_train,) = ax_curve.plot([], [], color=viz.COLORS["train"], label="train", animated=True)
-(line_test,) = ax_curve.plot([], [], color=viz.COLORS["test"], label="test", animated=True)
-ax_curve.legend(loc="lower right")
-sweep_title = ax_curve.set_title("", animated=True)
-ax_p.plot(SWEEP["p"], swp["train_acc"][:, -1], "o-", color=viz.COLORS["train"], label="train")
-ax_p.plot(SWEEP["p"], swp["test_acc"][:, -1], "o-", color=viz.COLORS["test"], label="test")
-ax_p.set(xlabel="dropout rate p", ylabel="final accuracy", ylim=(0, 1.02), title="after 100 epochs")
-ax_p.legend(loc="lower left")
-(marker,) = ax_p.plot([], [], "ks", ms=10, mfc="none", animated=True)
-
-
-def draw_sweep(p):
-    i = int(round(p * 10))
-    line_train.set_data(sweep_epochs, swp["train_acc"][i])
-    line_test.set_data(sweep_epochs, swp["test_acc"][i])
-    marker.set_data([SWEEP["p"][i]], [swp["test_acc"][i, -1]])
-    sweep_title.set_text(f"p = {SWEEP['p'][i]:.1f}: test {swp['test_acc'][i, -1]:.3f}")
-
-
-panel_sweep = viz.Panel(
-    sweep_fig, draw_sweep, p=viz.slider("p", value=0.5, min=0.0, max=0.9, step=0.1)
-)
+panel_sweep = demo.sweep_panel(swp, SWEEP["p"], p=0.5)  # indexes the stored runs: no training
 panel_sweep
 
 # %% [markdown]
@@ -429,41 +421,11 @@ moons = data.toy_2d("moons", 200, seed=0, noise=0.3, train_share=0.3)
 live_model = models.mlp([2, 32, 32, 2], dropout=True)
 live_params, _ = live_model.init(jax.random.key(0))
 LIVE = {"epochs": 100, "batch_size": 60, "lr": 0.5}
-grid_1d = np.linspace(-1.8, 1.8, 40, dtype=np.float32)
-grid = jnp.asarray(np.stack(np.meshgrid(grid_1d, grid_1d), -1).reshape(-1, 2))
 
 
-@jax.jit
-def boundary(params):
-    logits, _ = live_model.apply(params, {}, grid, key=None, train=False, hp={"dropout": 0.0})
-    return jax.nn.softmax(logits)[:, 1].reshape(40, 40)
-
-
-live_fig, (ax_b, ax_c) = viz.figure(2)
-image = ax_b.imshow(
-    np.zeros((40, 40)),
-    extent=(-1.8, 1.8, -1.8, 1.8),
-    origin="lower",
-    cmap="RdBu_r",
-    vmin=0,
-    vmax=1,
-    alpha=0.6,
-    animated=True,
-)
-ax_b.scatter(
-    *np.asarray(moons.x_train).T, c=np.asarray(moons.y_train), cmap="RdBu_r", edgecolors="k", s=18
-)
-ax_b.set(xlim=(-1.8, 1.8), ylim=(-1.8, 1.8), title="training points and P(class 1)")
-ax_c.set(xlim=(1, LIVE["epochs"]), ylim=(0.4, 1.02), xlabel="step", ylabel="accuracy")
-(live_train,) = ax_c.plot([], [], color=viz.COLORS["train"], label="train", animated=True)
-(live_test,) = ax_c.plot([], [], color=viz.COLORS["test"], label="test", animated=True)
-ax_c.legend(loc="lower right")
-live_title = ax_c.set_title("", animated=True)
-live_steps = np.arange(1, LIVE["epochs"] + 1)
-
-
-def draw_live(p):
-    run = train.fit(
+def fit_live(p):
+    """One training run at dropout rate p: traced, so a new p reuses the compiled run."""
+    return train.fit(
         live_model,
         live_params,
         moons,
@@ -472,17 +434,9 @@ def draw_live(p):
         epochs=LIVE["epochs"],
         batch_size=LIVE["batch_size"],
     )
-    image.set_data(np.asarray(boundary(run.params)))
-    live_train.set_data(live_steps, run.history["train_acc"])
-    live_test.set_data(live_steps, run.history["test_acc"])
-    live_title.set_text(
-        f"p = {p:.2f}: train {run.history['train_acc'][-1]:.2f}, test {run.history['test_acc'][-1]:.2f}"
-    )
 
 
-panel_live = viz.Panel(
-    live_fig, draw_live, p=viz.slider("p", value=0.0, min=0.0, max=0.9, step=0.05)
-)
+panel_live = demo.live_panel(fit_live, moons, live_model, epochs=LIVE["epochs"], p=0.0)
 panel_live
 
 # %%
@@ -509,7 +463,7 @@ params_05 = jax.tree.unflatten(
     treedef, [jnp.asarray(head[f"param_{i}"][1]) for i in range(n_leaves)]
 )
 start = time.perf_counter()
-probs = uncertainty.mc_dropout_probs(
+probs = demo.mc_dropout_probs(
     net, params_05, ds.x_test, key=jax.random.key(7), hp={"dropout": 0.5}, passes=100
 )
 probs.block_until_ready()
@@ -518,7 +472,7 @@ print(
 )
 eval_logits, _ = net.apply(params_05, {}, ds.x_test, key=None, train=False, hp={"dropout": 0.5})
 eval_acc = float(train.accuracy(eval_logits, ds.y_test))
-mc_curve = uncertainty.running_mean_accuracy(probs, ds.y_test)
+mc_curve = demo.running_mean_accuracy(probs, ds.y_test)
 print(f"test accuracy, dropout off (weight scaling): {eval_acc:.3f}")
 print(
     f"test accuracy, MC dropout: 1 pass {mc_curve[0]:.3f}, 10 passes {mc_curve[9]:.3f}, 100 passes {mc_curve[-1]:.3f}"
@@ -526,7 +480,7 @@ print(
 
 # %%
 mean_probs = np.asarray(probs.mean(axis=0))
-entropy = uncertainty.predictive_entropy(mean_probs)
+entropy = demo.predictive_entropy(mean_probs)
 right = mean_probs.argmax(-1) == np.asarray(ds.y_test)
 fig, (ax1, ax2) = viz.figure(2)
 ax1.plot(
@@ -556,7 +510,7 @@ assert entropy[~right].mean() > entropy[right].mean()
 # predictions have clearly higher entropy than right ones, so the spread of the passes flags the
 # inputs the model is unsure about.
 #
-# **Seed 004's point: measure training accuracy with dropout off.** During training, the accuracy a
+# **The Géron notes' point: measure training accuracy with dropout off.** During training, the accuracy a
 # framework reports per batch comes from thinned networks. Evaluated with dropout on, the training
 # set looks harder than it is:
 
@@ -606,9 +560,9 @@ check("02.mc_predict", mc_predict, hidden=True)
 #   key as a default argument (evaluated once, so every call shares it).
 # - **`bernoulli(key, q)` keeps with probability q.** For a drop rate p, the keep probability is 1 - p.
 # - **Train vs eval.** Evaluate (and report training accuracy) with `train=False`; with dropout on
-#   the training set looks harder than it is (seed 004's point, measured above).
+#   the training set looks harder than it is (the Géron notes' point, measured above).
 # - **Classic vs inverted.** Inverted dropout scales by 1/(1-p) during training and does nothing at
-#   test time; never scale by 1/p (seed 002's myth).
+#   test time; never scale by 1/p (the 2024 study notes' myth).
 # - **Where.** After hidden layers, not on the logits; for convolutions prefer spatial (channel-wise)
 #   dropout; with batch norm, MC dropout must keep BN in evaluation mode.
 # - **Rate validation under jit.** `layers.dropout` raises `ValueError` for a concrete rate outside
@@ -626,6 +580,8 @@ check("02.mc_predict", mc_predict, hidden=True)
 #   Convolutional Networks* (spatial dropout). CVPR 2015.
 # - S. Greydanus. *Scaling down Deep Learning* (MNIST-1D). 2020.
 # - A. Zhang, Z. Lipton, M. Li, A. Smola. *Dive into Deep Learning*, section "Dropout".
+# - The course's sources (the JAX book chapter, the 2024 study notes, the notes on *Dive into Deep
+#   Learning*, the Géron notes) and their mistakes: [sources.md](../sources.md).
 #
 # ## Glossary / 术语表
 #

@@ -8,10 +8,16 @@
 #
 # - compute what BN does in training and in evaluation mode, and see which of its numbers are
 #   trained (gamma, beta) and which are running averages (mean, var);
-# - untangle the three "momentum" conventions you meet in PyTorch, Keras/Flax and seed 000;
-# - fix seed 000's batch norm (spot the bug);
+# - untangle the three "momentum" conventions you meet in PyTorch, Keras/Flax and the JAX book
+#   chapter;
+# - fix the JAX book chapter's batch norm (spot the bug);
 # - compare BN before vs after the activation, feel how batch size and learning rate interact with
 #   BN on two slider panels, and weigh its costs.
+#
+# **Sources.** The JAX book chapter (a Chinese translation of chapter 6 of a book on deep learning
+# with JAX) supplies the batch norm to fix; the notes on Géron's chapter 11 the placement advice; the
+# 2024 study notes the list of costs. [The course's sources](../sources.md) says what each document
+# is and where each of its mistakes is corrected.
 
 # %%
 import time
@@ -21,7 +27,8 @@ import jax.numpy as jnp
 import numpy as np
 from IPython.display import Markdown, display
 
-from lessonlib import bn_demo, data, layers, models, train
+from lessonlib import data, layers, models, train
+from lessonlib.demos import ch03_batch_norm as bn_demo
 from lessonlib.exercises import check
 
 ds = data.digits()  # 1,437 train / 360 test 8x8 digits, 64 features in [0, 1]
@@ -131,7 +138,7 @@ print("train mode, example 0 in a batch of 64 vs of 32: ", np.allclose(y_tr_all[
 #   $\hat\mu \leftarrow (1 - 0.1)\,\hat\mu + 0.1\,\mu_B$;
 # - **Keras** `BatchNormalization(momentum=0.99)` and **Flax** `nn.BatchNorm(momentum=0.99)`:
 #   momentum is the **keep rate**, $\hat\mu \leftarrow 0.99\,\hat\mu + 0.01\,\mu_B$;
-# - **seed 000** writes `running_mean = momentum * running_mean + (1 - momentum) * mean` — the keep
+# - **the JAX book chapter** writes `running_mean = momentum * running_mean + (1 - momentum) * mean` — the keep
 #   rate — but never says what `momentum` is; with 0.9 it equals PyTorch's 0.1;
 # - **lessonlib** `batch_norm(momentum=0.9)`: keep rate (tests compare it with Flax).
 #
@@ -144,7 +151,7 @@ rules = [
     ("PyTorch `momentum=0.1`", "update rate", 0.1, "update"),
     ("Keras `momentum=0.99`", "keep rate", 0.99, "keep"),
     ("Flax `momentum=0.99`", "keep rate", 0.99, "keep"),
-    ("seed 000 formula, momentum = 0.9", "keep rate", 0.9, "keep"),
+    ("JAX book chapter's formula, momentum = 0.9", "keep rate", 0.9, "keep"),
 ]
 rows = {
     name: bn_demo.running_average(batch_means, momentum=mom, convention=conv)
@@ -174,17 +181,17 @@ assert np.allclose(
     rows["PyTorch `momentum=0.1`"], rows["lessonlib `batch_norm(momentum=0.9)`"], rtol=1e-6
 )
 assert np.allclose(
-    rows["seed 000 formula, momentum = 0.9"],
+    rows["JAX book chapter's formula, momentum = 0.9"],
     rows["lessonlib `batch_norm(momentum=0.9)`"],
     rtol=1e-6,
 )
-print("PyTorch 0.1 == seed 000 with 0.9 == lessonlib 0.9: True")
+print("PyTorch 0.1 == the book's formula with 0.9 == lessonlib 0.9: True")
 print(
     f"Keras/Flax 0.99 after 5 steps: {rows['Keras `momentum=0.99`'][-1]:.4f} (still far from the batch means)"
 )
 
 # %% [markdown]
-# What to notice: PyTorch's 0.1, seed 000's formula with 0.9 and lessonlib's 0.9 are the *same*
+# What to notice: PyTorch's 0.1, the book's formula with 0.9 and lessonlib's 0.9 are the *same*
 # rule; Keras/Flax's default 0.99 moves ten times more slowly, so early in training its running
 # statistics still sit near their initial values (the exercise `steps_to_90` below counts how many
 # steps it needs). Copying `momentum=0.1` from a PyTorch recipe into Keras or Flax gives a running
@@ -192,13 +199,13 @@ print(
 # *unbiased* batch variance ($B-1$) in its running variance, while Keras, Flax and lessonlib store
 # the biased one.
 #
-# ## Spot the bug: seed 000's batch norm
+# ## Spot the bug: the JAX book chapter's batch norm
 #
-# Seed 000 (a Chinese tutorial on JAX regularization) gives this function, transcribed as written:
+# The JAX book chapter gives this function, transcribed as written:
 
 
 # %%
-def apply_batch_norm_seed000(x, running_mean, running_var, is_training):
+def book_apply_batch_norm(x, running_mean, running_var, is_training):
     mean, var = jnp.mean(x, axis=0), jnp.var(x, axis=0)
     if is_training:
         # update the running statistics during training
@@ -209,13 +216,13 @@ def apply_batch_norm_seed000(x, running_mean, running_var, is_training):
 
 
 try:
-    apply_batch_norm_seed000(x, jnp.zeros(4), jnp.ones(4), True)
+    book_apply_batch_norm(x, jnp.zeros(4), jnp.ones(4), True)
 except NameError as e:
     print("NameError:", e)
 print("does jax.nn.batch_norm exist?", hasattr(jax.nn, "batch_norm"))
 
 # %% [markdown]
-# > **Myth:** "use `jax.nn.batch_norm`" (seed 000). **Fact:** JAX has no batch-norm layer
+# > **Myth:** "use `jax.nn.batch_norm`" (the JAX book chapter). **Fact:** JAX has no batch-norm layer
 # > (the check above prints False); Flax (`flax.linen.BatchNorm`), Haiku and Equinox have one, and
 # > lessonlib's `layers.batch_norm` is 30 readable lines.
 #
@@ -226,16 +233,17 @@ print("does jax.nn.batch_norm exist?", hasattr(jax.nn, "batch_norm"))
 momentum, epsilon = 0.9, 1e-5
 gamma, beta = jnp.ones(4), jnp.zeros(4)
 rm, rv = jnp.full(4, 3.0), jnp.ones(4)
-one = apply_batch_norm_seed000(x[:1], rm, rv, False)  # inference on one example
-other = apply_batch_norm_seed000(x[1:2] * 10, rm, rv, False)
+one = book_apply_batch_norm(x[:1], rm, rv, False)  # inference on one example
+other = book_apply_batch_norm(x[1:2] * 10, rm, rv, False)
 print("inference on one example:   ", np.asarray(one[0]))
 print("a completely different input:", np.asarray(other[0]))
-in_batch = apply_batch_norm_seed000(x[:8], rm, rv, False)
+in_batch = book_apply_batch_norm(x[:8], rm, rv, False)
 print("example 0 predicted inside a batch of 8:", np.round(np.asarray(in_batch[0]), 3))
 del momentum, epsilon, gamma, beta
 
 # %% [markdown]
-# The bugs (errata 2 and 3 of the course):
+# The bugs (all listed, with the rest of the chapter's mistakes, in [the course's
+# sources](../sources.md)):
 #
 # 1. `momentum`, `epsilon`, `gamma`, `beta` are free names: the function raises `NameError` unless
 #    globals with those names happen to exist — and gamma/beta must be *trained parameters*, so they
@@ -284,9 +292,9 @@ check("03.batch_norm", batch_norm, hidden=True)
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ### Exercise 2 — fix seed 000
+# ### Exercise 2 — fix the book's batch norm
 #
-# Keep seed 000's signature, but make every name an argument and return the running statistics:
+# Keep the book's signature, but make every name an argument and return the running statistics:
 # `apply_batch_norm(x, running_mean, running_var, is_training, gamma, beta, momentum=0.9,
 # epsilon=1e-5) -> (y, running_mean, running_var)`. At inference it must use the running statistics.
 
@@ -295,7 +303,7 @@ check("03.batch_norm", batch_norm, hidden=True)
 def apply_batch_norm(
     x, running_mean, running_var, is_training, gamma, beta, momentum=0.9, epsilon=1e-5
 ):
-    """Seed 000's batch norm, fixed."""
+    """The JAX book chapter's batch norm, fixed."""
     ### BEGIN SOLUTION
     if is_training:
         mean, var = jnp.mean(x, axis=0), jnp.var(x, axis=0)
@@ -360,8 +368,8 @@ check("03.steps_to_90", steps_to_90, hidden=True)
 # %% [markdown]
 # ## Before or after the activation?
 #
-# Ioffe & Szegedy put BN between the linear map and the nonlinearity; seed 004 (notes on Géron's
-# book) recommends the same, **Linear → BN → activation**, and drops the linear layer's bias because
+# Ioffe & Szegedy put BN between the linear map and the nonlinearity; the notes on Géron's
+# chapter 11 recommend the same, **Linear → BN → activation**, and drop the linear layer's bias because
 # BN subtracts the mean anyway and its beta plays the bias's role. The other order,
 # Linear → activation → BN, is also common. `models.mlp(..., batch_norm="before" | "after")` builds
 # both; the next cell trains them and a network without BN on the same data, from the same key, at
@@ -374,7 +382,7 @@ after = models.mlp(SIZES, batch_norm="after")
 variants = {
     "no BN": lr_nets["no BN"],
     "BN before activation": lr_nets["BN"],
-    "BN after activation": (after, *after.init(jax.random.key(0))),
+    "BN after activation": (after, *after.init(jax.random.key(0))),  # lr_models' key: same start
 }
 print("bias in the hidden layer:", {n: "b" in p["dense"][0] for n, (_, p, _) in variants.items()})
 order_acc = {}
@@ -385,7 +393,7 @@ for lr in (0.3, 3.0):
             p,
             ds,
             state=st,
-            key=jax.random.key(1),
+            key=jax.random.key(1),  # one key for all three on purpose: the same shuffles
             hp={"lr": lr},
             epochs=EPOCHS,
             batch_size=BATCH,
@@ -497,7 +505,7 @@ panel_lr
 # %% [markdown]
 # ## Costs and limits
 #
-# Seed 002 lists BN's costs; here they are measured on this network (XLA's cost analysis of one
+# The 2024 study notes list BN's costs; here they are measured on this network (XLA's cost analysis of one
 # training step, which counts operations instead of timing a shared CPU).
 #
 # - **Extra compute**: every BN layer adds a reduction over the batch and an elementwise
@@ -541,8 +549,8 @@ print(
 # ### Why layer normalization exists
 #
 # BN needs a batch: its output for one example depends on the others, it fails for a batch of one in
-# training, it needs running averages for inference, and it is awkward for recurrent networks (seed
-# 004 mentions this). **Layer normalization** (Ba et al. 2016) normalizes each example over its own
+# training, it needs running averages for inference, and it is awkward for recurrent networks (the
+# Géron notes mention this). **Layer normalization** (Ba et al. 2016) normalizes each example over its own
 # *features* instead: $y = \gamma\,(x - \mu_x)/\sqrt{\sigma_x^2 + \epsilon} + \beta$ with $\mu_x,
 # \sigma_x^2$ the mean and variance of that example's features. Same computation in training and
 # inference, no running statistics, any batch size — which is why transformers use it.
@@ -583,7 +591,7 @@ except ValueError as e:
 #   normalization, or ghost/accumulated statistics.
 # - **Batch statistics leak between examples** in training: shuffling matters, and a batch of only
 #   one class normalizes differently from a mixed one.
-# - **Seed 000** (errata 2 and 3): `jax.nn.batch_norm` does not exist; its function never uses the
+# - **The JAX book chapter**: `jax.nn.batch_norm` does not exist; its function never uses the
 #   running statistics and reads undefined globals.
 #
 # ## References
@@ -595,7 +603,9 @@ except ValueError as e:
 # - E. Hoffer, I. Hubara, D. Soudry. *Train longer, generalize better: closing the generalization gap
 #   in large batch training of neural networks* (ghost batch normalization). NeurIPS 2017.
 # - J. L. Ba, J. R. Kiros, G. E. Hinton. *Layer Normalization.* 2016.
-# - A. Géron. *Hands-On Machine Learning with Scikit-Learn, Keras and TensorFlow*, ch. 11 (seed 004).
+# - A. Géron. *Hands-On Machine Learning with Scikit-Learn, Keras and TensorFlow*, ch. 11 (followed by the Géron notes).
+# - The course's sources (the JAX book chapter, the 2024 study notes, the Géron notes) and their
+#   mistakes: [sources.md](../sources.md).
 #
 # ## Glossary / 术语表
 #

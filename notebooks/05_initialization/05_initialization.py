@@ -154,7 +154,8 @@ print(
 assert 0.8 < selu_lecun.min() and selu_lecun.max() < 1.25
 assert all(v[0] < v[-1] for v in sig.values())
 assert up[-1] / up[0] > 100 and down[-1] / down[0] < 0.01
-#
+
+# %% [markdown]
 # ## 2 · Why Glorot and He: keeping the variance
 #
 # A dense layer computes $z_j = \sum_{i=1}^{n_{in}} w_{ij} x_i$. Draw the weights independently,
@@ -333,7 +334,6 @@ print(
 assert np.abs(jax_he).max() <= 2 * math.sqrt(target) / trunc_sd * (1 + 1e-6)
 
 # %% [markdown]
-#
 # The notes build a custom initializer, `VarianceScaling(scale=2., mode="fan_avg",
 # distribution="uniform")` — He's factor 2 with Glorot's fan. Reproduced, for a layer with 300
 # inputs and 50 outputs (the notes' `Dense(50)`): $a = \sqrt{3\cdot 2/\mathrm{fan_{avg}}}$.

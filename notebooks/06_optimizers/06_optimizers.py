@@ -2,7 +2,7 @@
 # # 06 · Optimizers
 #
 # Gradient descent takes the step $\theta \leftarrow \theta - \eta\nabla J(\theta)$ and forgets it
-# (seed 004: "它不关心之前的梯度值" — it does not care about earlier gradients). Every optimizer in
+# (the notes on Géron's chapter 11: "它不关心之前的梯度值" — it does not care about earlier gradients). Every optimizer in
 # this chapter remembers something: a velocity (momentum, Nesterov), a per-coordinate sum or
 # average of squared gradients (AdaGrad, RMSProp), or both, bias-corrected (Adam, AdaMax, Nadam),
 # plus a decay of the weights that is kept out of that memory (AdamW).
@@ -16,16 +16,21 @@
 # Every optimizer in `lessonlib.optim` is an optax-compatible *gradient transformation* — a pair
 # `init(params) -> state`, `update(grads, state, params) -> (updates, state)` — built by chaining
 # small transforms; its tests compare it with optax step by step.
+#
+# **Sources.** The chapter follows the optimizer section of the notes on Géron's chapter 11 ("the
+# Géron notes": notes in Chinese on A. Géron's *Hands-On Machine Learning*, ch. 11) and corrects
+# its claim about Adam and L2. [The course's sources](../sources.md) says what each of the course's
+# documents is and where each of its mistakes is corrected.
 
 # %%
 import time
 
-import ipywidgets as widgets
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lessonlib import data, models, optim, surfaces, train, viz
+from lessonlib import data, models, optim, train, viz
+from lessonlib.demos import ch06_optimizers as surfaces
 from lessonlib.exercises import check
 
 notebook_start = time.perf_counter()
@@ -83,18 +88,8 @@ assert np.allclose(gd_path[:40], closed_form, rtol=1e-4, atol=1e-7)
 
 
 # %%
-def contour(ax, surface, n_levels=14):
-    """Level sets (log-spaced) and the minimum of a surface; returns the artists drawn."""
-    X, Y, Z = map(np.asarray, surfaces.grid(surface))
-    levels = np.geomspace(max(float(Z.min()), 1e-3), float(Z.max()), n_levels)
-    drawn = [ax.contour(X, Y, Z, levels=levels, colors="0.8", linewidths=0.6)]
-    drawn += ax.plot(*surface.minimum, "k*", ms=9)
-    ax.set(xlim=surface.xlim, ylim=surface.ylim, xlabel="x", ylabel="y")
-    return drawn
-
-
 fig, (ax_p, ax_l) = viz.figure(2)
-contour(ax_p, QUAD)
+surfaces.contour(ax_p, QUAD)  # level sets and the minimum
 ax_p.plot(gd_path[:, 0], gd_path[:, 1], "-o", ms=2, lw=0.8, color="k", label="GD")
 ax_p.set_title(f"gradient descent, eta = {ETA_ZIGZAG}")
 ax_l.semilogy(zigzag["GD"][1], color="k")
@@ -137,7 +132,7 @@ print("compilations of the trajectory function so far:", surfaces.compile_count(
 #
 # $$m_t = \mu\, m_{t-1} + g_t, \qquad \theta_t = \theta_{t-1} - \eta\, m_t .$$
 #
-# Seed 004 (Géron, and Keras) writes the same method with the learning rate inside the velocity:
+# The Géron notes (like Géron's book and Keras) write the same method with the learning rate inside the velocity:
 # $v_t = \mu v_{t-1} - \eta g_t$, $\theta_t = \theta_{t-1} + v_t$. With a constant $\eta$ the two
 # are identical ($v_t = -\eta m_t$). Where gradients keep pointing the same way, the velocity
 # grows to $g/(1-\mu)$: with $\mu = 0.9$ the ball moves up to ten times as far per step as plain
@@ -266,77 +261,7 @@ for name, matrix, edge_a in [
 # largest step size (the optimal $\eta^\star$ printed there lies just beyond the slider's range).
 
 # %%
-COLORS = {
-    "GD": "k",
-    "momentum": "#1f77b4",
-    "Nesterov": "#17becf",
-    "AdaGrad": "#8c564b",
-    "RMSProp": "#ff7f0e",
-    "Adam": "#d62728",
-    "AdaMax": "#9467bd",
-    "Nadam": "#e377c2",
-}
-
-
-def paths_figure(names, surface):
-    """Paths (left) and losses (right) of `names`; returns (fig, set_surface, draw_lines)."""
-    fig, (ax_path, ax_loss) = viz.figure(2)
-    backgrounds = {surface.name: contour(ax_path, surface)}
-
-    def set_surface(new_surface):
-        """Show the level sets of `new_surface` (drawn the first time, then only made visible)."""
-        if new_surface.name not in backgrounds:
-            backgrounds[new_surface.name] = contour(ax_path, new_surface)
-        for name, artists in backgrounds.items():
-            for artist in artists:
-                artist.set_visible(name == new_surface.name)
-        ax_path.set(xlim=new_surface.xlim, ylim=new_surface.ylim)
-
-    lines, curves = {}, {}
-    for name in names:
-        (lines[name],) = ax_path.plot([], [], lw=1, color=COLORS[name], animated=True)
-        (curves[name],) = ax_loss.plot(
-            [], [], lw=1.2, color=COLORS[name], label=name, animated=True
-        )
-    ax_loss.set(yscale="log", xlim=(0, STEPS), ylim=(1e-10, 1e4), xlabel="step", ylabel="f(x, y)")
-    ax_loss.minorticks_off()  # fewer artists to walk through on every redraw
-    ax_loss.legend(
-        handles=[ax_loss.plot([], [], color=COLORS[n], label=n)[0] for n in names],
-        loc="upper right",
-        fontsize=7,
-        ncols=2,
-    )
-    title = ax_path.set_title("", animated=True, fontsize=8)
-
-    def draw_lines(out, text):
-        diverged = []
-        for name in names:
-            path, loss = out[name]
-            lines[name].set_data(path[:, 0], path[:, 1])
-            curves[name].set_data(np.arange(len(loss)), np.where(np.isfinite(loss), loss, np.nan))
-            if not np.isfinite(loss[-1]):
-                diverged.append(name)
-        title.set_text(text + (f" | diverged: {' '.join(diverged)}" if diverged else ""))
-
-    return fig, set_surface, draw_lines
-
-
-MOMENTUM_NAMES = ("GD", "momentum", "Nesterov")
-mom_fig, _, mom_draw_lines = paths_figure(MOMENTUM_NAMES, QUAD)
-
-
-def draw_momentum(lr, beta):
-    mom_draw_lines(paths("quadratic", lr=lr, beta=beta), f"η = {lr:.4f}, μ = {beta:.2f}")
-
-
-panel_momentum = viz.Panel(
-    mom_fig,
-    draw_momentum,
-    lr=viz.slider(
-        "step size η", value=HP["lr"], min=0.0, max=0.006, step=0.0001, readout_format=".4f"
-    ),
-    beta=viz.slider("momentum μ", value=HP["beta"], min=0.0, max=0.99, step=0.01),
-)
+panel_momentum = surfaces.momentum_panel(HP, steps=STEPS)  # re-runs surfaces.trajectories per move
 panel_momentum
 
 # %% [markdown]
@@ -348,7 +273,7 @@ panel_momentum
 # $$G_t = G_{t-1} + g_t^2, \qquad \theta_t = \theta_{t-1} - \eta\,\frac{g_t}{\sqrt{G_t + \epsilon}}$$
 #
 # (elementwise; optax, Keras and `lessonlib` start from $G_0 = 0.1$, PyTorch from $0$). Steep
-# coordinates get small steps, flat ones large steps — the "adaptive learning rate" of seed 004,
+# coordinates get small steps, flat ones large steps — the "adaptive learning rate" of the Géron notes,
 # which points the update more directly at the minimum. One step, checked by hand:
 
 # %%
@@ -363,7 +288,7 @@ assert np.allclose(u1, by_hand, rtol=1e-6)
 # Gradients 100x apart give steps of similar size. But $G_t$ never shrinks: with a constant
 # gradient $c$, $G_t \approx t c^2$ and the step is $\approx \eta/\sqrt t$, so after $T$ steps
 # AdaGrad has travelled only about $\eta \sum_{t \le T} t^{-1/2} \approx 2\eta\sqrt T$ — it
-# "stops early" (seed 004: 过早停止). RMSProp (next section) forgets old gradients and keeps moving
+# "stops early" (the Géron notes: 过早停止). RMSProp (next section) forgets old gradients and keeps moving
 # at about $\eta$ per step. Check on the plane $f(x, y) = x + y$ (gradient 1 everywhere):
 
 # %%
@@ -563,35 +488,7 @@ for name in ("GD", "momentum", "Adam"):
     print(f"{name:>8} with the default settings: f after {STEPS} steps = {rosen[name][1][-1]:.3g}")
 
 # %%
-pth_fig, pth_set_surface, pth_draw_lines = paths_figure(tuple(COLORS), QUAD)
-pth_set_surface(ROSEN)  # draw both surfaces' level sets now, so switching only toggles them
-pth_set_surface(QUAD)
-shown = {"surface": "quadratic"}
-
-
-def draw_paths(surface, lr, beta, lr_adaptive, b1):
-    new_surface = surface != shown["surface"]
-    if new_surface:  # the contour is part of the static background: redraw it once
-        pth_set_surface(surfaces.SURFACES[surface])
-        shown["surface"] = surface
-    hp = {"lr": lr, "beta": beta, "lr_adaptive": lr_adaptive, "b1": b1}
-    text = f"η={lr:.4f} μ={beta:.2f} | η={lr_adaptive:.3g} β1={b1:.2f}"
-    pth_draw_lines(paths(surface, **hp), text)
-    return "full" if new_surface else None
-
-
-panel_paths = viz.Panel(
-    pth_fig,
-    draw_paths,
-    surface=widgets.Dropdown(
-        options=["quadratic", "rosenbrock"], value="quadratic", description="surface"
-    ),
-    lr=viz.slider("η (GD)", value=HP["lr"], min=0.0, max=0.006, step=0.0001, readout_format=".4f"),
-    beta=viz.slider("μ", value=HP["beta"], min=0.0, max=0.99, step=0.01),
-    lr_adaptive=viz.log_slider("η (adaptive)", value=HP["lr_adaptive"], min_exp=-3, max_exp=0),
-    b1=viz.slider("β1", value=HP["b1"], min=0.0, max=0.99, step=0.01),
-)
-pth_fig.set_layout_engine("none")  # keep the layout of the first draw: a surface switch is cheaper
+panel_paths = surfaces.paths_panel(HP, steps=STEPS)  # eight optimizers, one compiled call per move
 panel_paths
 
 # %% [markdown]
@@ -670,7 +567,7 @@ assert np.all((moved > 0.8 * eta_w * steps_w) & (moved <= eta_w * steps_w * 1.00
 # moved both weights by about $\eta \times$ steps towards zero for *both* values of $\lambda$ — the
 # penalty's strength has been normalized away.
 #
-# > **Myth:** (seed 004) "L1/L2 regularization is not suitable for Adam (L1,L2正则化不适用于Adam)."
+# > **Myth:** (the Géron notes) "L1/L2 regularization is not suitable for Adam (L1,L2正则化不适用于Adam)."
 # > **Fact:** an L2 term in the loss works with Adam — Adam minimizes the penalized loss — but it
 # > is not *weight decay*: its effect per coordinate is rescaled by $1/\sqrt{\hat v}$. Use AdamW
 # > when you mean decay. (With SGD the two are identical; with Adam they are different
@@ -772,7 +669,7 @@ fig, (ax_tr, ax_te) = viz.figure(2)
 epochs_axis = np.arange(1, H["train_loss"].shape[1] + 1)
 for i, name in enumerate(OPT_NAMES):
     row = 4 * i + best[i]
-    color = {**COLORS, "SGD": "k", "AdamW": "#2ca02c"}[name]
+    color = {**surfaces.COLORS, "SGD": "k", "AdamW": "#2ca02c"}[name]
     style = "--" if name == "AdamW" else "-"
     ax_tr.semilogy(epochs_axis, H["train_loss"][row], style, color=color, label=name)
     ax_te.plot(epochs_axis, H["test_acc"][row], style, color=color, label=name)
@@ -885,12 +782,12 @@ check("06.adamw_step", adamw_step, hidden=True)
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ## 13 · The seed's Keras calls, in `lessonlib.optim`
+# ## 13 · The Géron notes' Keras calls, in `lessonlib.optim`
 #
-# Seed 004 lists one Keras line per optimizer. The same optimizers here, with the arguments that
+# The Géron notes list one Keras line per optimizer. The same optimizers here, with the arguments that
 # are *named or placed differently* written out (Keras' defaults in the comments):
 #
-# | Keras (seed 004) | `lessonlib.optim` / optax | what differs |
+# | Keras (the Géron notes) | `lessonlib.optim` / optax | what differs |
 # |---|---|---|
 # | `SGD(learning_rate=0.001, momentum=0.9)` | `sgd(0.001, momentum=0.9)` | Keras keeps $v = \mu v - \eta g$ (same path for constant $\eta$) |
 # | `SGD(..., nesterov=True)` | `sgd(0.001, momentum=0.9, nesterov=True)` | — |
@@ -905,7 +802,7 @@ check("06.adamw_step", adamw_step, hidden=True)
 # a negative learning rate or $\beta \ge 1$ raises a `ValueError` naming the argument):
 
 # %%
-seed_optimizers = {
+keras_optimizers = {
     "SGD(momentum=0.9)": optim.sgd(0.001, momentum=0.9),
     "SGD(nesterov=True)": optim.sgd(0.001, momentum=0.9, nesterov=True),
     "Adagrad": optim.adagrad(0.001),
@@ -917,7 +814,7 @@ seed_optimizers = {
 }
 w_demo = {"w": jnp.ones((2, 2)), "b": jnp.zeros(2)}
 g_demo = {"w": jnp.full((2, 2), 0.5), "b": jnp.ones(2)}
-for name, opt in seed_optimizers.items():
+for name, opt in keras_optimizers.items():
     upd, _ = opt.update(g_demo, opt.init(w_demo), w_demo)
     print(f"{name:>25}: first update of w[0,0] = {float(upd['w'][0, 0]):+.6f}")
 try:
@@ -949,7 +846,7 @@ except ValueError as e:
 # - **Adam's first step is $\approx\eta$ per coordinate** regardless of the gradient's size (bias
 #   correction): with a large $\eta$, step 1 alone can wreck a pretrained model — warm up.
 # - **AdaGrad stops.** Its effective learning rate $\eta/\sqrt{G_t}$ only decreases (section 5):
-#   fine for convex problems, too early for deep networks (seed 004).
+#   fine for convex problems, too early for deep networks (the Géron notes).
 # - **Build optimizers from traced values inside `jit`** (`optimizer=lambda hp: optim.adam(hp["lr"])`,
 #   defined *once*) so that a new learning rate reuses the compilation; a new `lambda` per call, or
 #   a learning rate baked in as a constant, recompiles.
@@ -975,7 +872,8 @@ except ValueError as e:
 # - I. Loshchilov, F. Hutter (2019). Decoupled weight decay regularization. *ICLR* (AdamW).
 # - G. Goh (2017). Why momentum really works. *Distill*.
 # - A. Géron. *Hands-On Machine Learning with Scikit-Learn, Keras and TensorFlow*, 3rd ed., ch. 11
-#   (the source of seed 004's optimizer section).
+#   (the source of the Géron notes' optimizer section).
+# - The course's sources, the Géron notes among them, and their mistakes: [sources.md](../sources.md).
 # - optax documentation, `optax.sgd`, `optax.adam`, ... (the reference implementations the tests
 #   compare against).
 #

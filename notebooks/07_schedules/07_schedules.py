@@ -6,28 +6,32 @@
 # it rattles around the minimum in a "noise ball" whose size grows with $\eta$. A **schedule**
 # changes $\eta$ during training: large while far from a minimum, small near it.
 #
-# Seed 004 (section 四, 学习率的选择) lists the standard recipes from Géron's *Hands-On Machine
-# Learning* (ch. 11): power, exponential and piecewise-constant scheduling, performance scheduling
-# (reduce on plateau), 1cycle, and the learning-rate range test ("finder"). Its author writes of
-# 1cycle "没咋弄懂...抄书上代码" (did not quite get it, copied the book's code) — this chapter
-# takes each one apart.
+# The notes on Géron's chapter 11 ("the Géron notes": notes in Chinese on A. Géron's *Hands-On
+# Machine Learning*, ch. 11; section 四, 学习率的选择) list the standard recipes from the book:
+# power, exponential and piecewise-constant scheduling, performance scheduling (reduce on
+# plateau), 1cycle, and the learning-rate range test ("finder"). Their author writes of 1cycle
+# "没咋弄懂...抄书上代码" (did not quite get it, copied the book's code) — this chapter takes each
+# one apart.
 #
 # **You will:** see the noise ball and derive its size; plot every schedule next to its formula
 # and check it numerically; plug schedules into an optimizer and step them per batch (and see
 # what goes wrong per epoch); run the LR finder as a pure function; race 1cycle against constant
 # and exponential schedules on the same budget; shape a schedule with sliders; and solve four
 # graded exercises.
+#
+# [The course's sources](../sources.md) says what the Géron notes and the course's other documents
+# are, and where each of their mistakes is corrected.
 
 # %%
 import time
 import warnings
 
-import ipywidgets as widgets
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lessonlib import data, models, optim, schedules, train, viz
+from lessonlib import data, lr_finder, models, optim, schedules, train, viz
+from lessonlib.demos import ch07_schedules as demo
 from lessonlib.exercises import check
 
 notebook_start = time.perf_counter()
@@ -74,6 +78,7 @@ nb_rates = {
     "constant 0.01": jnp.full(STEPS_NB, 0.01),
     "exponential 0.5 -> 0.005": schedules.exponential_decay(0.5, s=300)(t_nb),
 }
+# the same key for every rate on purpose: the same minibatches, so only the rate differs
 nb_paths = {name: np.asarray(sgd_path(r, jax.random.key(0))) for name, r in nb_rates.items()}
 nb_final = {
     name: float(np.linalg.norm(p[-100:] - w_star, axis=1).mean()) for name, p in nb_paths.items()
@@ -164,7 +169,7 @@ print(
 # are checked then) and returns a closure whose body uses `jnp` only, so it runs inside `jit` and
 # `lax.scan` and can be handed to an optimizer as its `learning_rate`, exactly as in optax.
 #
-# | schedule | formula | Keras (seed 004) |
+# | schedule | formula | Keras (the Géron notes) |
 # |---|---|---|
 # | power | $\eta(t) = \eta_0 / (1 + t/s)^c$ | `InverseTimeDecay(eta0, decay_steps=s, decay_rate=1)` ($c=1$) |
 # | exponential | $\eta(t) = \eta_0 \cdot 0.1^{t/s}$ | `ExponentialDecay(eta0, decay_steps=s, decay_rate=0.1)` |
@@ -174,6 +179,10 @@ print(
 # Power scheduling halves the rate after $s$ steps (for $c = 1$), then decays ever more slowly;
 # exponential scheduling divides it by 10 every $s$ steps; piecewise constant is the "drop by 10×
 # at epochs 30 and 60" recipe. Below, 1,000 steps of each.
+#
+# > **Myth:** (the Géron notes) "Power scheduling (功率调度)". **Fact:** 功率 is *physical* power,
+# > energy per unit time. The "power" here is an exponent — $\eta_0 (1 + t/s)^{-c}$ is a power law
+# > of the step — so the term is 幂调度 (power-law or inverse-time decay, 逆时衰减).
 
 # %%
 T_DEMO = 1000
@@ -241,8 +250,8 @@ assert all(checks)
 
 # %% [markdown]
 # Keras' `InverseTimeDecay` computes $\eta_0 / (1 + r\,t/d)$ with `decay_rate` $r$ and
-# `decay_steps` $d$: that is power scheduling with $c = 1$ and $s = d/r$. The seed's
-# `InverseTimeDecay(0.01, decay_steps=10_000, decay_rate=1.0)` is `power_decay(0.01, s=10_000)`;
+# `decay_steps` $d$: that is power scheduling with $c = 1$ and $s = d/r$. The Géron
+# notes' `InverseTimeDecay(0.01, decay_steps=10_000, decay_rate=1.0)` is `power_decay(0.01, s=10_000)`;
 # its `ExponentialDecay(0.01, decay_steps=20_000, decay_rate=0.1)` is
 # `exponential_decay(0.01, s=20_000)`. Check with Keras' documented formulas written out:
 
@@ -369,10 +378,10 @@ viz.show(fig)
 #
 # Smith (2017): train while the rate grows exponentially from tiny to huge, one value per batch,
 # and record the loss. Plotted against $\log\eta$ the loss stays flat (too small to matter), falls,
-# then shoots up (too large). Seed 004: choose "一个略低于学习曲线开始再次快速上升的那个值" — a
+# then shoots up (too large). The Géron notes: choose "一个略低于学习曲线开始再次快速上升的那个值" — a
 # rate a bit below where the curve starts to climb — then re-initialize the model and train with it.
 #
-# `schedules.lr_finder(step, params, batches, min_lr=..., max_lr=...)` does the sweep as one
+# `lr_finder.lr_finder(step, params, batches, min_lr=..., max_lr=...)` does the sweep as one
 # `lax.scan` over copies of the parameters and returns `(lrs, losses)`; it stops (NaN from there
 # on) when the smoothed loss exceeds 4× its best. `step(params, batch, lr) -> (params, loss)` is
 # any training step, so the finder works for any model and optimizer. The sweep uses the same
@@ -386,19 +395,19 @@ finder_idx = jnp.concatenate(
 )
 finder_batches = (ds.x_train[finder_idx], ds.y_train[finder_idx])
 params_before = jax.tree.map(np.array, params0)
-lrs, losses = schedules.lr_finder(
-    schedules.make_sgd_step(digits_loss), params0, finder_batches, min_lr=1e-3, max_lr=10.0
+lrs, losses = lr_finder.lr_finder(
+    lr_finder.make_sgd_step(digits_loss), params0, finder_batches, min_lr=1e-3, max_lr=10.0
 )
-lr_pick = float(schedules.pick_lr(lrs, losses))  # smoothed minimum / 10
+lr_pick = float(lr_finder.pick_lr(lrs, losses))  # smoothed minimum / 10
 lr_edge = 10 * lr_pick  # the smoothed minimum itself: the largest rate that still helped
-lr_steep = float(schedules.pick_lr(lrs, losses, rule="steepest"))
+lr_steep = float(lr_finder.pick_lr(lrs, losses, rule="steepest"))
 print(
     f"{finder_idx.shape[0] // 4} batches per epoch, {len(lrs)} in the sweep; smoothed loss is lowest at lr = {lr_edge:.3g}"
 )
 print(f"pick (minimum / 10) = {lr_pick:.3g};  steepest descent at lr = {lr_steep:.3g}")
 
 # %%
-smooth = np.asarray(schedules.smooth_losses(losses, beta=0.9))
+smooth = np.asarray(lr_finder.smooth_losses(losses, beta=0.9))
 fig, axes = viz.figure(1, width=5.5)
 ax = axes[0]
 ax.plot(lrs, losses, color="0.7", lw=0.8, label="loss per batch")
@@ -434,7 +443,7 @@ print("pick below the smoothed minimum:", lr_pick < lr_edge)
 # **Which point to pick, and why.** The raw per-batch losses are noisy, so they are smoothed
 # first (a bias-corrected moving average, as in fastai). At the smoothed *minimum* the loss is
 # about to climb: training there sits at the edge of divergence. `pick_lr`'s default rule takes
-# one order of magnitude less — the seed's and Géron's "a bit below where it starts to climb",
+# one order of magnitude less — the Géron notes' (and Géron's) "a bit below where it starts to climb",
 # fastai v1's `lr_min / 10` — a rate that is still fast but safely stable. The alternative rule,
 # `rule="steepest"`, picks where the loss falls fastest per unit of $\log\eta$ (fastai's
 # `lr_steep`); it is usually of the same order (both are printed above). For 1cycle, Smith uses the
@@ -443,7 +452,7 @@ print("pick below the smoothed minimum:", lr_pick < lr_edge)
 #
 # > **Myth:** after the LR finder you must restore (or re-initialize) the model, because the
 # > sweep trained it with absurd rates. **Fact:** only if the finder trains *your* model in place —
-# > the seed's Keras `find_learning_rate` saves `model.get_weights()` and calls `set_weights`
+# > the Géron notes' Keras `find_learning_rate` saves `model.get_weights()` and calls `set_weights`
 # > afterwards for that reason. In JAX a function cannot modify its inputs: `lr_finder` trains
 # > copies inside `lax.scan` and returns only `(lrs, losses)`; `params0` is bit-for-bit unchanged
 # > (checked above).
@@ -472,7 +481,7 @@ for k in range(3):
 # recompiling: even the family, chosen with `lax.switch` on a traced integer.
 
 # %%
-FAMILY = ("constant", "exponential", "power", "1cycle")
+FAMILY = demo.FAMILY  # ("constant", "exponential", "power", "1cycle"), indexed by hp["kind"]
 EPOCHS = 5
 STEPS_PER_EPOCH = ds.x_train.shape[0] // BATCH  # 44: the last partial batch is dropped
 TOTAL = EPOCHS * STEPS_PER_EPOCH
@@ -677,60 +686,15 @@ print(
 # exponential/power (in steps); `pct_start` is 1cycle's warm-up share. A slider the chosen family
 # does not use is greyed out. Everything is a traced number: nothing recompiles.
 
+
 # %%
-panel_fig, (ax_sched, ax_curve) = viz.figure(2)
-ax_sched.set(
-    yscale="log", xlim=(0, TOTAL), ylim=(1e-6, 10), xlabel="step (batch)", ylabel="learning rate"
-)
-ax_curve.set(yscale="log", xlim=(1, EPOCHS), ylim=(3e-3, 5), xlabel="epoch", ylabel="loss")
-(line_lr,) = ax_sched.plot([], [], color="#9467bd", animated=True)
-(line_train,) = ax_curve.plot([], [], color=viz.COLORS["train"], label="train", animated=True)
-(line_test,) = ax_curve.plot([], [], color=viz.COLORS["test"], label="test", animated=True)
-ax_curve.legend(loc="lower left", fontsize=8)
-sched_title = ax_sched.set_title("", animated=True)
-curve_title = ax_curve.set_title("", animated=True)
-epochs_axis = np.arange(1, EPOCHS + 1)
-steps_np = np.asarray(steps_axis)
+def run_schedule(kind, lr, s, pct_start):
+    """One panel move: train with that schedule; return the run and its rate at every step."""
+    hp = make_hp(kind, lr, s=s, pct_start=pct_start)
+    return fit_schedule(hp), lr_curve({k: jnp.float32(v) for k, v in hp.items()}, steps_axis)
 
 
-def draw_schedule(schedule, lr, s, pct_start):
-    hp = make_hp(schedule, lr, s=s, pct_start=pct_start)
-    run = fit_schedule(hp)
-    h = run.history
-    line_lr.set_data(
-        steps_np, np.asarray(lr_curve({k: jnp.float32(v) for k, v in hp.items()}, steps_axis))
-    )
-    line_train.set_data(epochs_axis, viz.finite(h["train_loss"]))
-    line_test.set_data(epochs_axis, viz.finite(h["test_loss"]))
-    sched_title.set_text(f"{FAMILY[schedule]}, lr = {lr:.3g}")
-    first_bad = int(run.diverged_at())
-    curve_title.set_text(
-        f"diverged at epoch {first_bad}" if first_bad else f"test acc {h['test_acc'][-1]:.3f}"
-    )
-
-
-panel_schedule = viz.Panel(
-    panel_fig,
-    draw_schedule,
-    schedule=widgets.Dropdown(
-        options=[(n, i) for i, n in enumerate(FAMILY)], value=3, description="schedule"
-    ),
-    lr=viz.log_slider("lr", value=round(lr_edge, 3), min_exp=-2, max_exp=1),
-    s=viz.log_slider("s (steps)", value=200.0, min_exp=1, max_exp=4),
-    pct_start=viz.slider("pct_start", value=0.45, min=0.05, max=0.85, step=0.05),
-)
-USES = {"s": (1, 2), "pct_start": (3,)}  # the schedules (FAMILY indices) that read each slider
-
-
-def grey_out_unused(change=None):
-    """Disable the sliders the chosen schedule ignores, so no slider moves without an effect."""
-    chosen = panel_schedule.controls["schedule"].value
-    for name, users in USES.items():
-        panel_schedule.controls[name].disabled = chosen not in users
-
-
-panel_schedule.controls["schedule"].observe(grey_out_unused, names="value")
-grey_out_unused()
+panel_schedule = demo.schedule_panel(run_schedule, total=TOTAL, epochs=EPOCHS, lr=round(lr_edge, 3))
 panel_schedule
 
 # %% [markdown]
@@ -869,7 +833,7 @@ check("07.plateau_step", plateau_step, hidden=True)
 # moving average $a_i = \beta a_{i-1} + (1-\beta)\,\ell_i$ ($a_{-1} = 0$),
 # $\bar\ell_i = a_i / (1 - \beta^{i+1})$; ignore NaN (the finder writes NaN after it stopped, and
 # every later smoothed value is NaN too); return the learning rate at the smallest $\bar\ell_i$
-# divided by 10. (Unlike `schedules.pick_lr`, skip no points at the start.)
+# divided by 10. (Unlike `lr_finder.pick_lr`, skip no points at the start.)
 
 
 # %% [solution] id=ex07-pick
@@ -895,7 +859,7 @@ check("07.pick_learning_rate", pick_learning_rate, hidden=True)
 # ## Sharp bits
 #
 # - **Schedules count batches, not epochs.** Keras' `decay_steps`, optax's `transition_steps` and
-#   `lessonlib.schedules`' `s` are optimizer steps. The seed's `InverseTimeDecay(0.01,
+#   `lessonlib.schedules`' `s` are optimizer steps. The Géron notes' `InverseTimeDecay(0.01,
 #   decay_steps=10_000)` halves the rate after 10,000 *batches*, not epochs. Géron's `OneCycleScheduler(iterations=...)` and PyTorch's `OneCycleLR(total_steps=...)`
 #   too; PyTorch's `StepLR`/`MultiStepLR` are usually stepped per epoch — read which one you have.
 # - **Boundaries are off by one between libraries.** `piecewise_constant` (like optax) switches
@@ -913,7 +877,7 @@ check("07.pick_learning_rate", pick_learning_rate, hidden=True)
 #   value; too few and the cycle never finishes. `n_train // batch_size` per epoch when the last
 #   partial batch is dropped (as `train.fit` does), `ceil` when it is kept (Keras).
 # - **Performance scheduling needs a validation metric**, so it lives between epochs; its
-#   defaults differ: Keras `factor=0.1, patience=10`, the seed/Géron `factor=0.5, patience=5`.
+#   defaults differ: Keras `factor=0.1, patience=10`, Géron (and his notes) `factor=0.5, patience=5`.
 #   `min_delta` matters on noisy curves.
 # - **The finder's curve depends on everything**: batch size, initialization, optimizer, data
 #   order. Re-run it when you change them, and run it with the optimizer you will train with
@@ -934,7 +898,8 @@ check("07.pick_learning_rate", pick_learning_rate, hidden=True)
 # - L. N. Smith, N. Topin (2019). Super-convergence: very fast training of neural networks using
 #   large learning rates. *SPIE*; arXiv:1708.07120.
 # - A. Géron (2022). *Hands-On Machine Learning with Scikit-Learn, Keras, and TensorFlow*, 3rd ed.,
-#   ch. 11, "Learning Rate Scheduling" (the source of seed 004's section 四).
+#   ch. 11, "Learning Rate Scheduling" (the source of the Géron notes' section 四).
+# - The course's sources, the Géron notes among them, and their mistakes: [sources.md](../sources.md).
 # - L. Bottou, F. E. Curtis, J. Nocedal (2018). Optimization methods for large-scale machine
 #   learning. *SIAM Review* 60(2) — SGD with a fixed step converges to a neighbourhood of size
 #   proportional to the step (Thm. 4.6), diminishing steps converge.
@@ -953,7 +918,7 @@ check("07.pick_learning_rate", pick_learning_rate, hidden=True)
 # | step / iteration | 步 / 迭代 | one optimizer update, i.e. one batch |
 # | epoch | 轮 (epoch) | one pass over the training set: `n_train // batch_size` steps |
 # | noise ball | 噪声球 | the region around a minimum where constant-rate SGD keeps bouncing; radius ∝ $\sqrt\eta$ |
-# | power scheduling | 功率调度 (幂调度) | $\eta_0/(1+t/s)^c$; Keras `InverseTimeDecay` for $c=1$ |
+# | power scheduling | 幂调度 (not 功率调度: 功率 is physical power) | $\eta_0/(1+t/s)^c$; Keras `InverseTimeDecay` for $c=1$ |
 # | exponential scheduling | 指数调度 | $\eta_0\,0.1^{t/s}$: 10× smaller every $s$ steps |
 # | piecewise constant scheduling | 分段常数调度 | fixed rates between boundary steps |
 # | performance scheduling / reduce on plateau | 性能调度 / 平台期降低学习率 | cut the rate when the validation metric stops improving |

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from lessonlib.workspace import ROOT, ensure_workspace, source_notebooks
+from lessonlib.workspace import ROOT, ensure_workspace, place_course_files, source_notebooks
 
 from .lab import CHROMIUM_ARGS, LabServer, chromium_path
 
@@ -69,6 +69,7 @@ def workspace(scratch) -> Path:
     else:
         ws.mkdir()
         ensure_workspace(ws, root)
+        place_course_files(ws, root)
     return ws
 
 

@@ -2,7 +2,10 @@
 
 ``LabServer`` starts ``jupyter lab`` on loopback (its own free port, a fixed token, fresh settings,
 workspaces and runtime directories, the learner's workspace as root) and stops exactly that
-process. ``LabPage`` wraps a Playwright page with the few learner actions the tests need: open a
+process. By default it is the learner's lab of ``make lab``: the course's extra Jupyter
+configuration (``assets/jupyter``, on ``JUPYTER_CONFIG_PATH``) switches nbgrader's tools and
+JupyterLab's news off, and nothing here switches them off a second time; ``instructor=True``
+starts the lab of ``make instructor-lab`` instead (the environment's configuration, with nbgrader). ``LabPage`` wraps a Playwright page with the few learner actions the tests need: open a
 notebook, Run All from the menu, wait for an idle kernel, move a slider by typing into its readout,
 type into a cell, save and reload.
 
@@ -27,6 +30,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from lessonlib.workspace import LEARNER_JUPYTER_CONFIG
+
 TOKEN = "lessonlib-browser-tests"
 CHROMIUM_ARGS = [
     "--headless",
@@ -41,11 +46,18 @@ CHROMIUM_ARGS = [
 # Settings a learner could set in Settings > Settings Editor; "none" keeps every cell in the DOM.
 LAB_SETTINGS = {
     "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
+}
+# The instructor's lab has JupyterLab's defaults: keep its news pop-up out of the screenshots.
+INSTRUCTOR_SETTINGS = {
     "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
         "checkForUpdates": False,
         "fetchNews": "false",
     },
 }
+INSTRUCTOR_FLAGS = [
+    "--LabApp.news_url=",
+    "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+]
 NOTEBOOK = ".jp-NotebookPanel:not(.lm-mod-hidden)"
 
 
@@ -73,14 +85,15 @@ def free_port() -> int:
 class LabServer:
     """One ``jupyter lab`` process serving ``root_dir``; ``stop()`` ends only that process."""
 
-    def __init__(self, root_dir: Path, scratch: Path):
+    def __init__(self, root_dir: Path, scratch: Path, *, instructor: bool = False):
         self.root_dir = Path(root_dir)
+        self.instructor = instructor
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = scratch / "jupyter-lab.log"
         self.runtime_dir = scratch / "runtime"
         settings = scratch / "settings"
-        for name, values in LAB_SETTINGS.items():
+        for name, values in (LAB_SETTINGS | (INSTRUCTOR_SETTINGS if instructor else {})).items():
             path = settings / name
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(values))
@@ -96,6 +109,13 @@ class LabServer:
             IPYTHONDIR=str(scratch / "ipython"),
             PYTHONUNBUFFERED="1",
         )
+        if instructor:
+            env.pop("JUPYTER_CONFIG_PATH", None)
+        else:  # exactly as `make lab` does
+            extra = os.environ.get("JUPYTER_CONFIG_PATH")
+            env["JUPYTER_CONFIG_PATH"] = os.pathsep.join(
+                [str(LEARNER_JUPYTER_CONFIG), *([extra] if extra else [])]
+            )
         cmd = [
             sys.executable,
             "-m",
@@ -108,8 +128,7 @@ class LabServer:
             f"--ServerApp.root_dir={self.root_dir}",
             f"--LabApp.workspaces_dir={scratch / 'workspaces'}",
             f"--LabApp.user_settings_dir={settings}",
-            "--LabApp.news_url=",
-            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            *(INSTRUCTOR_FLAGS if instructor else []),
         ]
         if os.geteuid() == 0:
             cmd.append("--allow-root")
@@ -130,6 +149,27 @@ class LabServer:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             body = resp.read()
         return json.loads(body) if body else None
+
+    def get(self, path: str, timeout: float = 30) -> tuple[int, str]:
+        """``(status, body)`` of a page of the server, errors included (a 404 is an answer)."""
+        req = urllib.request.Request(
+            f"{self.url}{path}", headers={"Authorization": f"token {TOKEN}"}
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
+                return resp.status, resp.read().decode("utf-8", "replace")
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode("utf-8", "replace")
+
+    def page_config(self) -> dict:
+        """The page configuration JupyterLab embeds in ``/lab`` (``jupyter-config-data``)."""
+        status, html = self.get("/lab")
+        found = re.search(
+            r'<script id="jupyter-config-data" type="application/json">(.*?)</script>', html, re.S
+        )
+        if status != 200 or not found:
+            raise RuntimeError(f"/lab answered {status} without a page config:\n{html[:2000]}")
+        return json.loads(found.group(1))
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout

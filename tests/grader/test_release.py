@@ -22,13 +22,27 @@ BIN = Path(sys.executable).parent
 
 
 def _course_copy(tmp: Path, fixture_course: Path) -> Path:
-    """A course folder with every real chapter and the test chapter, and the repo's nbgrader config."""
+    """A course folder with every real chapter and the test chapter, the repo's nbgrader config,
+    and the course files the chapters link to, laid out as in the repository (``notebooks/assets``
+    and ``notebooks/sources.md`` are symbolic links to ``assets/`` and ``docs/sources.md``)."""
     root = tmp / "course_root"
     shutil.copytree(fixture_course / "notebooks", root / "notebooks")
     for name in chapters(ROOT):
         shutil.copytree(ROOT / "notebooks" / name, root / "notebooks" / name)
     shutil.copyfile(ROOT / "nbgrader_config.py", root / "nbgrader_config.py")
+    shutil.copytree(ROOT / "assets", root / "assets")
+    (root / "docs").mkdir()
+    shutil.copyfile(ROOT / "docs" / "sources.md", root / "docs" / "sources.md")
+    for link in ("assets", "sources.md"):
+        (root / "notebooks" / link).symlink_to(os.readlink(ROOT / "notebooks" / link))
     return root
+
+
+def _assignments(root: Path) -> list[str]:
+    """The chapter folders under notebooks/ (not the links to the course files)."""
+    return sorted(
+        p.name for p in (root / "notebooks").iterdir() if p.is_dir() and not p.is_symlink()
+    )
 
 
 def _solution_lines(chapter: Chapter) -> list[str]:
@@ -60,7 +74,7 @@ def _hidden_lines(chapter: Chapter) -> list[str]:
 def _visible_text(chapter: Chapter) -> str:
     """The source with every solution and hidden-test region cut out: what a learner may see.
 
-    A line that is also given to the learner (the seed's buggy code shown for a spot-the-bug
+    A line that is also given to the learner (a source's buggy code shown for a spot-the-bug
     exercise, a call spelled out in the instructions) is not a leak when it appears in a release.
     """
     text = "\n".join(c.source for c in chapter.source.cells)
@@ -70,8 +84,7 @@ def _visible_text(chapter: Chapter) -> str:
 
 def _scan(release: Path, root: Path) -> list[str]:
     problems = []
-    names = sorted(p.name for p in (root / "notebooks").iterdir())
-    for name in names:
+    for name in _assignments(root):
         folder = release / name
         files = [p for p in folder.rglob("*") if p.is_file()]
         if not any(p.suffix == ".ipynb" for p in files):
@@ -106,6 +119,10 @@ def test_lessonlib_release(course_copy):
     assert _scan(release, course_copy) == []
     nb = nbformat.read(release / "99_fixture/99_fixture.ipynb", as_version=4)
     assert any("raise NotImplementedError" in c.source for c in nb.cells)
+    # the course files the chapters link to are released next to them, as in a workspace
+    assert (release / "sources.md").read_bytes() == (ROOT / "docs/sources.md").read_bytes()
+    for svg in (ROOT / "assets" / "figures").iterdir():
+        assert (release / "assets" / "figures" / svg.name).read_bytes() == svg.read_bytes()
     assert all(
         c.metadata.get("nbgrader", {}).get("checksum") for c in nb.cells if "nbgrader" in c.metadata
     )
@@ -121,7 +138,7 @@ def test_release_refuses_the_workspace(course_copy):
 
 def test_nbgrader_generate_assignment_every_chapter(course_copy):
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-    for name in sorted(p.name for p in (course_copy / "notebooks").iterdir()):
+    for name in _assignments(course_copy):
         r = subprocess.run(
             [str(BIN / "nbgrader"), "generate_assignment", name, "--force"],
             cwd=course_copy,

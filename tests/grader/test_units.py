@@ -79,14 +79,11 @@ def test_judge_unit_statuses(ch99):
     ex = ch99.exercises[0]
     n = len(ex.cases) + len(ex.hidden)
     assert (
-        judge_unit(ex, UnitResult(status="timeout", message="t"), defined_in=None, cell_errors={})[
-            0
-        ]
-        == "timeout"
+        judge_unit(ex, UnitResult(status="timeout", message="t"), defined_in=None)[0] == "timeout"
     )
-    assert judge_unit(ex, UnitResult(outcomes=[]), defined_in=None, cell_errors={})[0] == "error"
+    assert judge_unit(ex, UnitResult(outcomes=[]), defined_in=None)[0] == "error"
     wrong = UnitResult(outcomes=[{"value": 123.0}] * n)
-    status, hint = judge_unit(ex, wrong, defined_in=None, cell_errors={})
+    status, hint = judge_unit(ex, wrong, defined_in=None)
     assert status == "fail" and "expected" in hint and "Hint:" in hint
 
 

@@ -1,4 +1,4 @@
-"""Tests of chapter 03's helpers (lessonlib.bn_demo) and exercise specs (lessonlib.exercises.ch03)."""
+"""Chapter 03's demo code (lessonlib.demos.ch03_batch_norm) and exercise specs (lessonlib.exercises.ch03)."""
 
 import flax.linen as fnn
 import jax
@@ -6,7 +6,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lessonlib import bn_demo, layers
+from lessonlib import layers
+from lessonlib.demos import ch03_batch_norm as bn_demo
 from lessonlib.exercises import CheckFailed, ch03, check
 
 # --------------------------------------------------------------------------- momentum conventions
@@ -149,7 +150,7 @@ def test_apply_batch_norm_spec():
 
     check("03.apply_batch_norm", fixed, hidden=True)
 
-    def seed_000(x, rm, rv, is_training, gamma, beta, momentum=0.9, epsilon=1e-5):
+    def book_batch_norm(x, rm, rv, is_training, gamma, beta, momentum=0.9, epsilon=1e-5):
         mean, var = jnp.mean(x, axis=0), jnp.var(x, axis=0)
         if is_training:
             rm = momentum * rm + (1 - momentum) * mean
@@ -157,7 +158,7 @@ def test_apply_batch_norm_spec():
         return gamma * (x - mean) / jnp.sqrt(var + epsilon) + beta, rm, rv
 
     with pytest.raises(CheckFailed, match="inference"):
-        check("03.apply_batch_norm", seed_000)
+        check("03.apply_batch_norm", book_batch_norm)
 
 
 def test_running_mean_after_spec():
@@ -184,3 +185,29 @@ def test_steps_to_90_spec():
     check("03.steps_to_90", first)
     with pytest.raises(CheckFailed):
         check("03.steps_to_90", first - 1)
+
+
+# --------------------------------------------------------------------------- keys
+
+
+def test_batch_size_sweep_splits_its_key(monkeypatch):
+    """Initial weights and the training key come from split(key(seed)), not key(seed), key(seed+1)."""
+    from lessonlib import data, train
+
+    captured = {}
+
+    def fake_sweep(model, params, ds, *, key, **kwargs):
+        captured.update(model=model, params=params, key=key)
+        return None
+
+    monkeypatch.setattr(train, "sweep", fake_sweep)
+    ds = data.digits(seed=0)
+    bn_demo.batch_size_sweep(ds, [2, 4], hidden=(8,), batch=8, seed=3)
+    init_key, fit_key = jax.random.split(jax.random.key(3))
+    want, _ = captured["model"].init(init_key)
+    jax.tree.map(np.testing.assert_array_equal, captured["params"], want)
+    np.testing.assert_array_equal(
+        jax.random.key_data(captured["key"]), jax.random.key_data(fit_key)
+    )
+    with pytest.raises(ValueError, match="sizes"):
+        bn_demo.batch_size_sweep(ds, [3], batch=8)

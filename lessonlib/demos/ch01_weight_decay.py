@@ -1,8 +1,7 @@
-"""The 2-D classification playground of chapter 01, in the spirit of TensorFlow Playground.
+"""Chapter 01 (weight decay): the 2-D playground, the lambda-selection problem and the slider panels.
 
 A small MLP learns one of the toy problems of ``lessonlib.data.toy_2d`` (moons, circles, spiral)
-with an optional penalty on its weights, and the notebook draws its decision boundary. This module
-holds the computation only (``lessonlib.viz`` and the notebook do the drawing):
+with an optional penalty on its weights, in the spirit of TensorFlow Playground:
 
 - ``soft_threshold`` / ``prox_l1``: the proximal step of the L1 penalty, which sets weights
   *exactly* to zero (plain subgradient steps on ``alpha * |w|`` only make them jitter around zero);
@@ -11,7 +10,13 @@ holds the computation only (``lessonlib.viz`` and the notebook do the drawing):
 - ``train_classifier``: one playground run; every float setting (noise, lambda, L1 vs L2, learning
   rate) is a traced value or only changes data values, so it never recompiles. Only a new array
   shape compiles once: another hidden-layer layout, or another train share (it changes how many
-  points are in each split). Models and data sets are cached, so going back is instant.
+  points are in each split). Models and data sets are cached, so going back is instant;
+- ``SELECTION``, ``selection_splits``, ``selection_sweep``: choosing lambda on a validation split
+  (the notebook's exercise 4 and its grader use the same runs);
+- ``lambda_panel`` and ``playground_panel``: the chapter's two slider panels.
+
+Keys: a run seeded with ``seed`` splits ``jax.random.key(seed)`` into one key for the initial
+weights and one for training (``run_keys``); no key is used for two draws.
 
 References: Tibshirani 1996 (the lasso); Daubechies, Defrise & De Mol 2004 and Beck & Teboulle
 2009 (iterative soft thresholding, ISTA); Smilkov & Carter, TensorFlow Playground (2016).
@@ -20,15 +25,15 @@ References: Tibshirani 1996 (the lasso); Daubechies, Defrise & De Mol 2004 and B
 from __future__ import annotations
 
 import functools
-import math
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import NamedTuple
 
+import ipywidgets as widgets
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lessonlib import data, models, optim, regularization, train
+from lessonlib import _checks, data, models, optim, regularization, train, viz
 
 REGULARIZERS = ("none", "L1", "L2")
 ARCHITECTURES = {
@@ -56,8 +61,7 @@ def soft_threshold(w: jax.Array, t) -> jax.Array:
     >>> soft_threshold(jnp.array([-2.0, -0.5, 0.0, 0.3, 1.5]), 1.0).tolist()
     [-1.0, -0.0, 0.0, 0.0, 0.5]
     """
-    if not isinstance(t, jax.core.Tracer) and not float(t) >= 0:
-        raise ValueError(f"t must be >= 0, got {t!r}")
+    _checks.non_negative("t", t)
     return jnp.sign(w) * jnp.maximum(jnp.abs(w) - t, 0.0)
 
 
@@ -106,11 +110,19 @@ def optimizer(hp) -> optim.GradientTransformation:
 
 def reg_hp(reg: str, lam: float) -> dict[str, float]:
     """``{"l1": ..., "l2": ...}`` for the penalty ``reg`` in ``REGULARIZERS`` with strength ``lam``."""
-    if reg not in REGULARIZERS:
-        raise ValueError(f"reg must be one of {REGULARIZERS}, got {reg!r}")
-    if not (math.isfinite(lam) and lam >= 0):
-        raise ValueError(f"lam must be a finite number >= 0, got {lam!r}")
+    _checks.one_of("reg", reg, REGULARIZERS)
+    _checks.non_negative("lam", lam)
     return {"l1": lam if reg == "L1" else 0.0, "l2": lam if reg == "L2" else 0.0}
+
+
+def run_keys(seed: int) -> tuple[jax.Array, jax.Array]:
+    """``(init_key, fit_key)``: ``jax.random.key(seed)`` split in two, one key per use.
+
+    ``init_key`` draws the initial weights, ``fit_key`` drives training (``train.fit``'s shuffles
+    and masks); the same key for both would correlate the two draws.
+    """
+    init_key, fit_key = jax.random.split(jax.random.key(_checks.integer("seed", seed)))
+    return init_key, fit_key
 
 
 @functools.cache
@@ -118,9 +130,7 @@ def classifier(hidden: tuple[int, ...]) -> models.Model:
     """The MLP ``2 -> hidden... -> 2`` (ReLU, He init); cached so a layout compiles only once.
 
     ``hidden=()`` is a linear classifier (logistic regression)."""
-    hidden = tuple(int(h) for h in hidden)
-    if hidden and min(hidden) <= 0:
-        raise ValueError(f"hidden must list positive layer widths, got {hidden!r}")
+    hidden = tuple(_checks.positive_int("hidden width", h) for h in hidden)
     return models.mlp((2, *hidden, 2), activation="relu")
 
 
@@ -132,8 +142,9 @@ def dataset(name: str, noise: float, train_share: float, *, n: int = 200, seed: 
 
 @functools.lru_cache(maxsize=64)
 def initial_params(hidden: tuple[int, ...], seed: int = 0):
-    """The He-initialized weights of ``classifier(hidden)`` drawn from ``seed`` (cached)."""
-    params, _ = classifier(hidden).init(jax.random.key(seed))
+    """The He-initialized weights of ``classifier(hidden)``, drawn with ``run_keys(seed)[0]``
+    (cached)."""
+    params, _ = classifier(hidden).init(run_keys(seed)[0])
     return params
 
 
@@ -160,15 +171,14 @@ def train_classifier(
 
     Each epoch is one full-batch step of SGD with momentum on the cross-entropy, plus
     ``lam/2 ||w||^2`` (``reg="L2"``), or followed by soft thresholding by ``lr * lam``
-    (``reg="L1"``, proximal gradient). Same arguments, same result: the initial weights come
-    from ``seed`` and full-batch steps involve no other randomness.
+    (``reg="L1"``, proximal gradient). ``seed`` draws the data set, and (through ``run_keys``) the
+    initial weights and the training key. Same arguments, same result.
 
     >>> res = train_classifier("moons", noise=0.1, hidden=(8,), reg="none", lam=0.0, epochs=50)
     >>> res.run.history["train_loss"].shape
     (50,)
     """
-    if not (math.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
+    _checks.positive("lr", lr)
     ds = dataset(name, float(noise), float(train_share), n=n, seed=seed)
     model = classifier(tuple(hidden))
     params = initial_params(tuple(hidden), seed)
@@ -177,7 +187,7 @@ def train_classifier(
         model,
         params,
         ds,
-        key=jax.random.key(seed),
+        key=run_keys(seed)[1],
         hp=hp,
         epochs=epochs,
         batch_size=int(ds.x_train.shape[0]),
@@ -200,10 +210,8 @@ def _proba(model: models.Model, params, x: jax.Array) -> jax.Array:
 def grid(lim: float = 2.0, steps: int = 64) -> jax.Array:
     """``steps * steps`` points covering ``[-lim, lim]^2``, row by row from the bottom (for imshow
     with ``origin="lower"``)."""
-    if not lim > 0:
-        raise ValueError(f"lim must be > 0, got {lim!r}")
-    if steps < 2:
-        raise ValueError(f"steps must be >= 2, got {steps!r}")
+    _checks.positive("lim", lim)
+    _checks.integer("steps", steps, min_value=2)
     g = jnp.linspace(-lim, lim, steps, dtype=jnp.float32)
     gx, gy = jnp.meshgrid(g, g)
     return jnp.stack([gx.ravel(), gy.ravel()], axis=1)
@@ -218,10 +226,12 @@ def predict_proba(model: models.Model, params, x) -> np.ndarray:
 
 #: The lambda-selection problem of chapter 01: noisy moons, 60 points to train on, 60 to validate
 #: on and 400 to test on, the playground MLP 2-32-32-2 trained full-batch with an L2 penalty.
+#: ``seed`` draws the points; ``run_seed`` the initial weights and the training key (``run_keys``).
 SELECTION = {
     "name": "moons",
     "noise": 0.3,
     "seed": 3,
+    "run_seed": 0,
     "n_train": 60,
     "n_val": 60,
     "n_test": 400,
@@ -246,18 +256,125 @@ def selection_splits() -> tuple[data.Dataset, data.Dataset]:
 
 
 def selection_sweep(split: data.Dataset, lams: Sequence[float]) -> train.Run:
-    """One ``train.sweep`` over the L2 strengths ``lams`` on ``split`` with ``SELECTION``'s setup."""
+    """One ``train.sweep`` over the L2 strengths ``lams`` on ``split`` with ``SELECTION``'s setup
+    (the notebook's exercise 4 runs the same sweep from the same keys)."""
     cfg = SELECTION
-    model = classifier(cfg["hidden"])
     return train.sweep(
-        model,
-        initial_params(cfg["hidden"], 0),
+        classifier(cfg["hidden"]),
+        initial_params(cfg["hidden"], cfg["run_seed"]),
         split,
-        key=jax.random.key(0),
+        key=run_keys(cfg["run_seed"])[1],
         hp={"lr": cfg["lr"], "l1": 0.0, "l2": np.asarray(lams, np.float32)},
         epochs=cfg["epochs"],
         batch_size=int(split.x_train.shape[0]),
         optimizer=optimizer,
         penalty=penalty,
         project=prox_l1,
+    )
+
+
+# --------------------------------------------------------------------------- panels
+
+
+def lambda_panel(
+    fit: Callable[[float], train.Run],
+    baseline: Mapping[str, np.ndarray],
+    *,
+    lam: float = 3.0,
+    min_exp: float = -3,
+    max_exp: float = 2,
+) -> viz.Panel:
+    """A log slider over lambda: ``fit(lam)`` retrains, the panel redraws the train/test loss (left)
+    and ``||w||`` (right) per epoch. ``baseline`` (the lambda = 0 history) is drawn in grey."""
+    _checks.positive("lam", lam)
+    base_test, base_norm = np.asarray(baseline["test_loss"]), np.asarray(baseline["w_norm"])
+    epochs = np.arange(1, len(base_test) + 1)
+    fig, (ax_loss, ax_norm) = viz.figure(2)
+    ax_loss.plot(epochs, base_test, color="0.75", lw=1, label="test, lambda = 0")
+    (line_train,) = ax_loss.plot([], [], color=viz.COLORS["train"], label="train", animated=True)
+    (line_test,) = ax_loss.plot([], [], color=viz.COLORS["test"], label="test", animated=True)
+    ax_loss.set(yscale="log", xlim=(1, epochs[-1]), ylim=(1e-7, 1e3), xlabel="epoch", ylabel="loss")
+    ax_loss.legend(loc="lower left", fontsize=8)
+    loss_title = ax_loss.set_title("", animated=True)
+    (line_norm,) = ax_norm.plot([], [], color=viz.COLORS["norm"], animated=True)
+    ax_norm.set(xlim=(1, epochs[-1]), ylim=(0, 1.1 * float(base_norm.max())))
+    ax_norm.set(xlabel="epoch", ylabel="||w||")
+    norm_title = ax_norm.set_title("", animated=True)
+
+    def draw(lam):
+        h = fit(lam).history
+        line_train.set_data(epochs, viz.finite(h["train_loss"]))
+        line_test.set_data(epochs, viz.finite(h["test_loss"]))
+        line_norm.set_data(epochs, h["w_norm"])
+        loss_title.set_text(f"lambda = {lam:.3g}: test loss {h['test_loss'][-1]:.3g}")
+        norm_title.set_text(f"||w|| = {h['w_norm'][-1]:.3g}")
+
+    control = viz.log_slider("lambda", value=lam, min_exp=min_exp, max_exp=max_exp)
+    return viz.Panel(fig, draw, lam=control)
+
+
+def playground_panel(*, epochs: int = 100, steps: int = 64, lim: float = 2.0) -> viz.Panel:
+    """The TensorFlow-Playground-style panel: data set, noise, train share, hidden layers, penalty
+    and lambda. Each change retrains ``train_classifier`` for ``epochs`` full-batch steps; the left
+    plot shows P(class 1) on a ``steps x steps`` grid over ``[-lim, lim]^2`` with the training
+    points (large, black edges) and test points (small, white edges), the right plot the losses."""
+    epochs = _checks.positive_int("epochs", epochs)
+    points = grid(lim, steps)
+    fig, (ax_b, ax_l) = viz.figure(2, height=3.4)
+    image = ax_b.imshow(
+        np.zeros((steps, steps)),
+        origin="lower",
+        extent=(-lim, lim, -lim, lim),
+        cmap="RdBu_r",
+        vmin=0,
+        vmax=1,
+        alpha=0.75,
+        animated=True,
+    )
+    style = {"cmap": "RdBu_r", "vmin": 0, "vmax": 1, "animated": True}
+    zero = np.zeros(1)
+    train_pts = ax_b.scatter(zero, zero, c=zero, s=16, edgecolors="k", linewidths=0.6, **style)
+    test_pts = ax_b.scatter(zero, zero, c=zero, s=7, edgecolors="w", linewidths=0.4, **style)
+    ax_b.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal")
+    title = ax_b.set_title("", animated=True, fontsize=9)
+    steps_axis = np.arange(1, epochs + 1)
+    (line_train,) = ax_l.plot([], [], color=viz.COLORS["train"], label="train", animated=True)
+    (line_test,) = ax_l.plot([], [], color=viz.COLORS["test"], label="test", animated=True)
+    ax_l.set(yscale="log", xlim=(1, epochs), ylim=(3e-3, 3))
+    ax_l.set(xlabel="full-batch step", ylabel="cross-entropy")
+    ax_l.legend(loc="lower left", fontsize=8)
+    loss_title = ax_l.set_title("", animated=True, fontsize=9)
+
+    def draw(dataset, noise, train_share, hidden, reg, lam):
+        res = train_classifier(
+            dataset,
+            noise=noise,
+            train_share=train_share,
+            hidden=ARCHITECTURES[hidden],
+            reg=reg,
+            lam=lam,
+            epochs=epochs,
+        )
+        h, ds = res.run.history, res.data
+        image.set_data(predict_proba(res.model, res.run.params, points).reshape(steps, steps))
+        train_pts.set_offsets(np.asarray(ds.x_train))
+        train_pts.set_array(np.asarray(ds.y_train, np.float32))
+        test_pts.set_offsets(np.asarray(ds.x_test))
+        test_pts.set_array(np.asarray(ds.y_test, np.float32))
+        line_train.set_data(steps_axis, viz.finite(h["train_loss"]))
+        line_test.set_data(steps_axis, viz.finite(h["test_loss"]))
+        zeros, total = count_zeros(res.run.params)
+        pen = "no penalty" if reg == "none" else f"{reg} lambda = {lam:.3g}"
+        title.set_text(f"{dataset}: {pen}, zero weights {zeros}/{total}")
+        loss_title.set_text(f"train acc {h['train_acc'][-1]:.2f}, test acc {h['test_acc'][-1]:.2f}")
+
+    return viz.Panel(
+        fig,
+        draw,
+        dataset=widgets.Dropdown(options=list(data.TOY_2D), value="moons", description="data"),
+        noise=viz.slider("noise", value=0.25, min=0.0, max=0.5, step=0.05),
+        train_share=viz.slider("train share", value=0.3, min=0.1, max=0.9, step=0.1),
+        hidden=widgets.Dropdown(options=list(ARCHITECTURES), value="32-32", description="hidden"),
+        reg=widgets.ToggleButtons(options=list(REGULARIZERS), value="L2", description="penalty"),
+        lam=viz.log_slider("lambda", value=1e-3, min_exp=-4, max_exp=0),
     )

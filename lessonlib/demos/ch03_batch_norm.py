@@ -1,4 +1,4 @@
-"""Helpers for chapter 03 (batch normalization): momentum conventions, ghost batches, slider panels.
+"""Chapter 03 (batch normalization): momentum conventions, ghost batches and the slider panels.
 
 - ``running_average``: the running mean a framework keeps, for either momentum convention
   (keep rate as in lessonlib/Keras/Flax, update rate as in PyTorch).
@@ -9,6 +9,11 @@
   what BN's *statistics* do at a given batch size.
 - ``batch_size_panel`` and ``lr_panel``: the chapter's slider panels (importable, so the benchmark
   builds them without running the notebook).
+
+Keys: ``batch_size_sweep`` splits ``jax.random.key(seed)`` into one key for the initial weights and
+one for training. The two networks of the learning-rate panel start from the *same* key on purpose
+(same initial weights for the hidden layer, a fair comparison), and train with the same key (the
+same shuffles).
 """
 
 from __future__ import annotations
@@ -17,11 +22,12 @@ import functools
 import warnings
 from collections.abc import Sequence
 
+import ipywidgets as widgets
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lessonlib import layers, models, train, viz
+from lessonlib import _checks, layers, models, train, viz
 from lessonlib.data import Dataset
 
 # The chapter's settings (the notebook and ``benchmarks/ch03.py`` both read them).
@@ -39,18 +45,22 @@ def running_average(
 ) -> np.ndarray:
     """The running average after each step, for one of the two momentum conventions.
 
-    - ``convention="keep"`` (lessonlib, Keras, Flax, seed 000's formula):
+    - ``convention="keep"`` (lessonlib, Keras, Flax, and the JAX-book chapter's formula):
       ``avg <- momentum * avg + (1 - momentum) * batch``  (momentum ~ 0.9 .. 0.99)
     - ``convention="update"`` (PyTorch's ``BatchNorm1d(momentum=0.1)``):
       ``avg <- (1 - momentum) * avg + momentum * batch``
 
     so PyTorch's ``momentum=0.1`` is the keep-rate convention's ``momentum=0.9``.
     Returns a float64 array of the average after steps 1..k.
+
+    >>> running_average([1.0, 1.0], momentum=0.9).round(6).tolist()  # 0.1 * 1, 0.9 * 0.1 + 0.1 * 1
+    [0.1, 0.19]
+    >>> running_average([1.0, 1.0], momentum=0.1, convention="update").round(6).tolist()
+    [0.1, 0.19]
     """
-    if convention not in ("keep", "update"):
-        raise ValueError(f"convention must be 'keep' or 'update', got {convention!r}")
-    if not 0.0 <= momentum <= 1.0:
-        raise ValueError(f"momentum must lie in [0, 1], got {momentum!r}")
+    _checks.one_of("convention", convention, ("keep", "update"))
+    _checks.in_range("momentum", momentum, 0.0, 1.0)
+    _checks.finite("start", start)
     keep = momentum if convention == "keep" else 1.0 - momentum
     avg, out = float(start), []
     for b in batch_values:
@@ -95,12 +105,12 @@ def ghost_batch_norm(
         raise ValueError(f"x must have shape (batch, features), got {x.shape}")
     if not train:
         return layers.batch_norm(params, state, x, train=False, momentum=momentum, eps=eps)
-    if not isinstance(group, jax.core.Tracer):
-        g = float(group)
-        if g < 2 or g != int(g) or x.shape[0] % int(g):
-            raise ValueError(
-                f"group must be an integer >= 2 that divides the batch ({x.shape[0]}), got {group!r}"
-            )
+    _checks.check(
+        "group",
+        group,
+        lambda g: g >= 2 and g == int(g) and x.shape[0] % int(g) == 0,
+        f"an integer >= 2 that divides the batch ({x.shape[0]})",
+    )
     ids = _group_ids(x.shape[0], group)
     mean = _group_mean(x, ids)
     var = _group_mean(jnp.square(x - mean), ids)
@@ -126,7 +136,7 @@ def ghost_bn_mlp(sizes: tuple[int, ...]) -> models.Model:
 
     def apply(params, state, x, *, key=None, train=False, hp=None):
         del key
-        hp = hp or {}
+        hp = {} if hp is None else hp  # an empty mapping is a valid hp
         new_bn = []
         for i, layer in enumerate(params["dense"]):
             x = x @ layer["w"]
@@ -160,19 +170,23 @@ def batch_size_sweep(
     """Train one ghost-BN network per statistics batch size in ``sizes``: one vmapped call.
 
     Every run takes minibatches of ``batch`` examples (the same shuffles, the same initial
-    weights) and normalizes them in groups of ``sizes[k]``. History rows follow ``sizes``.
+    weights) and normalizes them in groups of ``sizes[k]``. History rows follow ``sizes``. The
+    initial weights and the training key are split from ``jax.random.key(seed)``.
     """
-    sizes = [int(s) for s in sizes]
-    if not sizes or any(s < 2 or batch % s for s in sizes):
+    batch = _checks.positive_int("batch", batch)
+    sizes = [_checks.integer("sizes[k]", s, min_value=2) for s in sizes]
+    if not sizes or any(batch % s for s in sizes):
         raise ValueError(f"sizes must be integers >= 2 dividing batch={batch}, got {sizes}")
+    _checks.positive("lr", lr)
     model = ghost_bn_mlp((int(ds.x_train.shape[1]), *map(int, hidden), 10))
-    params, state = model.init(jax.random.key(seed))
+    init_key, fit_key = jax.random.split(jax.random.key(seed))
+    params, state = model.init(init_key)
     return train.sweep(
         model,
         params,
         ds,
         state=state,
-        key=jax.random.key(seed + 1),
+        key=fit_key,
         hp={"lr": lr, "group": np.asarray(sizes, np.float32)},
         epochs=epochs,
         batch_size=batch,
@@ -192,6 +206,7 @@ def batch_mean_samples(
 
     (returned as ``"theory"``). Plain numpy, computed once.
     """
+    n = _checks.positive_int("n", n)
     x = np.asarray(ds.x_train, np.float64)
     h = x @ np.asarray(run.params["dense"][0]["w"][-1], np.float64)[:, unit]
     rng = np.random.default_rng(seed)
@@ -213,8 +228,6 @@ def epoch_train_mode_loss(history: dict) -> np.ndarray:
 
 def batch_size_panel(ds: Dataset, run: train.Run, sizes: Sequence[int], samples: dict) -> viz.Panel:
     """Slider over the precomputed batch sizes: noise of batch means (left), train/eval gap (right)."""
-    import ipywidgets as widgets
-
     sizes = [int(s) for s in sizes]
     h = run.history
     train_mode = epoch_train_mode_loss(h)
@@ -279,7 +292,8 @@ def batch_size_panel(ds: Dataset, run: train.Run, sizes: Sequence[int], samples:
 
 def lr_models(sizes: Sequence[int], *, seed: int = 0) -> dict[str, tuple]:
     """The two networks of the learning-rate panel, each as ``(model, params, state)``: the same
-    MLP without and with BN (Linear -> BN -> ReLU), initialized from the same key."""
+    MLP without and with BN (Linear -> BN -> ReLU), initialized from the same key on purpose (the
+    same hidden-layer weights: the comparison isolates BN)."""
     nets = {}
     for name, bn in (("no BN", None), ("BN", "before")):
         model = models.mlp(sizes, batch_norm=bn)
@@ -290,7 +304,9 @@ def lr_models(sizes: Sequence[int], *, seed: int = 0) -> dict[str, tuple]:
 def lr_runs(
     ds: Dataset, nets: dict, lr: float, *, epochs: int, batch_size: int, seed: int = 1
 ) -> dict[str, train.Run]:
-    """Train every network of ``nets`` at learning rate ``lr`` (traced: no recompilation)."""
+    """Train every network of ``nets`` at learning rate ``lr`` (traced: no recompilation), all with
+    the same key ``jax.random.key(seed)``: the same shuffles, so only the network differs."""
+    _checks.positive("lr", lr)
     runs = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a diverging run is what we show
@@ -312,6 +328,7 @@ def lr_panel(
     ds: Dataset, nets: dict, *, epochs: int, batch_size: int, lr: float = 0.5
 ) -> viz.Panel:
     """Log slider over the learning rate; retrains both networks live and plots their accuracy."""
+    epochs = _checks.positive_int("epochs", epochs)
     fig, axes = viz.figure(2)
     x = np.arange(1, epochs + 1)
     lines, titles = {}, {}

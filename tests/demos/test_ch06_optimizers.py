@@ -1,4 +1,4 @@
-"""lessonlib.surfaces: the test functions, trajectories against closed forms, no recompilation."""
+"""lessonlib.demos.ch06_optimizers: the test functions, trajectories against closed forms, no recompilation."""
 
 import doctest
 
@@ -7,7 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lessonlib import optim, surfaces
+from lessonlib import optim
+from lessonlib.demos import ch06_optimizers as surfaces
 
 HP = {"lr": 0.003, "beta": 0.9, "lr_adaptive": 0.05, "b1": 0.9}
 
@@ -87,3 +88,27 @@ def test_zero_learning_rate_stays_put():
 def test_docstring_examples_run():
     failures, tried = doctest.testmod(surfaces, verbose=False)
     assert tried > 0 and failures == 0
+
+
+# --------------------------------------------------------------------------- panels
+
+
+def test_panels_move_without_recompiling():
+    momentum = surfaces.momentum_panel(HP, steps=30)
+    paths = surfaces.paths_panel(HP, steps=30)
+    assert list(momentum.controls) == ["lr", "beta"]
+    assert list(paths.controls) == ["surface", "lr", "beta", "lr_adaptive", "b1"]
+    paths.update(surface="rosenbrock")  # compiles the Rosenbrock trajectories once
+    before = surfaces.compile_count()
+    momentum.update(lr=0.005, beta=0.5)
+    paths.update(lr=0.001, lr_adaptive=0.3)
+    paths.update(surface="quadratic")
+    assert surfaces.compile_count() == before
+    assert "η = 0.0050, μ = 0.50" in momentum.fig.axes[0].title.get_text()
+
+
+def test_trajectories_reject_unknown_names():
+    with pytest.raises(ValueError, match="surface must be one of"):
+        surfaces.trajectories("bowl", HP)
+    with pytest.raises(ValueError, match="must be one of"):
+        surfaces.trajectories("quadratic", HP, names=("SGDR",))

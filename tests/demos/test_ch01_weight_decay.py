@@ -1,11 +1,12 @@
-"""lessonlib.playground and the chapter 01 exercise specs, against independent references."""
+"""lessonlib.demos.ch01_weight_decay and the chapter 01 exercise specs, against independent references."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lessonlib import playground, train
+from lessonlib import train
+from lessonlib.demos import ch01_weight_decay as playground
 from lessonlib.exercises import Case, Outcome, evaluate, get
 
 
@@ -176,3 +177,80 @@ def test_selection_splits_are_disjoint_and_shaped():
     rows = {tuple(np.round(r, 6)) for r in np.asarray(train_val.x_test)}
     assert not rows & {tuple(np.round(r, 6)) for r in np.asarray(train_test.x_test)}
     assert jax.numpy.issubdtype(train_val.y_train.dtype, jnp.integer)
+
+
+# --------------------------------------------------------------------------- keys and panels
+
+
+def test_init_and_training_keys_are_split_never_shared():
+    init_key, fit_key = playground.run_keys(0)
+    raw = [jax.random.key_data(k).tolist() for k in (init_key, fit_key, jax.random.key(0))]
+    assert len({tuple(r) for r in raw}) == 3  # two fresh keys, neither is key(0) itself
+    want, _ = playground.classifier((4,)).init(init_key)
+    got = playground.initial_params((4,), 0)
+    jax.tree.map(np.testing.assert_array_equal, got, want)
+    old, _ = playground.classifier((4,)).init(jax.random.key(0))  # the reused key of before
+    assert not np.array_equal(old["dense"][0]["w"], got["dense"][0]["w"])
+
+
+def test_notebook_selection_recipe_is_the_graders_sweep():
+    """Exercise 4's read-only cell (split key(0) into an init and a fit key) runs the same sweep as
+    ``selection_sweep``, which the grader's reference uses."""
+    train_val, _ = playground.selection_splits()
+    cfg = playground.SELECTION
+    lams = np.asarray(cfg["lams"], np.float32)[:3]
+    sel_model = playground.classifier(cfg["hidden"])
+    sel_init_key, sel_fit_key = jax.random.split(jax.random.key(0))
+    sel_params, _ = sel_model.init(sel_init_key)
+    notebook = train.sweep(
+        sel_model,
+        sel_params,
+        train_val,
+        hp={"lr": cfg["lr"], "l1": 0.0, "l2": lams},
+        key=sel_fit_key,
+        epochs=cfg["epochs"],
+        batch_size=60,
+        optimizer=playground.optimizer,
+        penalty=playground.penalty,
+        project=playground.prox_l1,
+    )
+    grader = playground.selection_sweep(train_val, lams)
+    np.testing.assert_array_equal(notebook.history["test_loss"], grader.history["test_loss"])
+
+
+def test_lambda_panel_retrains_through_fit_without_recompiling():
+    calls = []
+    ds = playground.dataset("moons", 0.2, 0.5)
+    model = playground.classifier((4,))
+
+    def fit(lam):
+        calls.append(lam)
+        return train.fit(
+            model,
+            playground.initial_params((4,), 0),
+            ds,
+            key=jax.random.key(1),
+            hp={"lr": 0.1, "l2": lam},
+            epochs=5,
+            batch_size=int(ds.x_train.shape[0]),
+            penalty=playground.penalty,
+        )
+
+    base = fit(0.0).history
+    panel = playground.lambda_panel(fit, base, lam=0.5)
+    before = train.compile_count()
+    panel.update(lam=2.0)
+    assert calls[-2:] == [0.5, 2.0] and train.compile_count() == before
+    assert panel.controls["lam"].description == "lambda"
+    with pytest.raises(ValueError, match="lam must be > 0"):
+        playground.lambda_panel(fit, base, lam=0.0)
+
+
+def test_playground_panel_controls_and_float_moves_do_not_compile():
+    panel = playground.playground_panel(epochs=20, steps=16)
+    assert list(panel.controls) == ["dataset", "noise", "train_share", "hidden", "reg", "lam"]
+    before = train.compile_count()
+    for settings in ({"lam": 1e-2}, {"reg": "L1"}, {"noise": 0.1}, {"dataset": "circles"}):
+        panel.update(**settings)
+    assert train.compile_count() == before
+    assert len(panel.times_ms) == 5

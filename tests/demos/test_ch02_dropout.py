@@ -1,12 +1,13 @@
-"""Tests of MC dropout helpers and the settings+source keyed cache (lessonlib.uncertainty),
-and of chapter 02's exercise judges on right and typical wrong answers."""
+"""Chapter 02's demo code (lessonlib.demos.ch02_dropout: MC dropout, the panels) and its exercise
+judges on right and typical wrong answers."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lessonlib import models, uncertainty
+from lessonlib import models
+from lessonlib.demos import ch02_dropout as demo
 from lessonlib.exercises import evaluate, get
 
 
@@ -19,7 +20,7 @@ def _net():
 
 def test_mc_passes_match_independent_loop_with_fold_in_keys():
     model, params, x = _net()
-    probs = uncertainty.mc_dropout_probs(
+    probs = demo.mc_dropout_probs(
         model, params, x, key=jax.random.key(2), hp={"dropout": 0.5}, passes=7
     )
     assert probs.shape == (7, 6, 3)
@@ -38,7 +39,7 @@ def test_mc_passes_match_independent_loop_with_fold_in_keys():
 
 def test_mc_with_rate_zero_equals_eval_mode():
     model, params, x = _net()
-    probs = uncertainty.mc_dropout_probs(
+    probs = demo.mc_dropout_probs(
         model, params, x, key=jax.random.key(3), hp={"dropout": 0.0}, passes=3
     )
     out, _ = model.apply(params, {}, x, key=None, train=False, hp={"dropout": 0.0})
@@ -50,7 +51,7 @@ def test_mc_with_rate_zero_equals_eval_mode():
 def test_mc_rejects_bad_passes(passes):
     model, params, x = _net()
     with pytest.raises(ValueError, match="passes"):
-        uncertainty.mc_dropout_probs(
+        demo.mc_dropout_probs(
             model, params, x, key=jax.random.key(0), hp={"dropout": 0.5}, passes=passes
         )
 
@@ -59,40 +60,16 @@ def test_running_mean_accuracy_against_direct_computation():
     rng = np.random.default_rng(0)
     probs = rng.dirichlet(np.ones(4), size=(5, 20))  # (passes, n, classes)
     labels = rng.integers(0, 4, 20)
-    got = uncertainty.running_mean_accuracy(probs, labels)
+    got = demo.running_mean_accuracy(probs, labels)
     want = [(probs[: t + 1].mean(0).argmax(-1) == labels).mean() for t in range(5)]
     np.testing.assert_allclose(got, want)
     with pytest.raises(ValueError, match="probs"):
-        uncertainty.running_mean_accuracy(probs[0], labels)
+        demo.running_mean_accuracy(probs[0], labels)
 
 
 def test_predictive_entropy_closed_forms():
     p = np.array([[1.0, 0.0, 0.0], [1 / 3, 1 / 3, 1 / 3], [0.5, 0.5, 0.0]])
-    np.testing.assert_allclose(
-        uncertainty.predictive_entropy(p), [0.0, np.log(3), np.log(2)], atol=1e-12
-    )
-
-
-def test_cache_hits_and_invalidates_on_settings_and_source(tmp_path, monkeypatch):
-    monkeypatch.setenv("LESSONLIB_CACHE", str(tmp_path))
-    calls = []
-
-    def compute():
-        calls.append(1)
-        return {"a": np.arange(3.0)}
-
-    out, hit = uncertainty.cached("t", {"epochs": 5}, compute, modules=[uncertainty])
-    assert not hit and len(calls) == 1
-    out2, hit2 = uncertainty.cached("t", {"epochs": 5}, compute, modules=[uncertainty])
-    assert hit2 and len(calls) == 1
-    np.testing.assert_array_equal(out2["a"], out["a"])
-    _, hit3 = uncertainty.cached("t", {"epochs": 6}, compute, modules=[uncertainty])
-    assert not hit3 and len(calls) == 2  # settings changed
-    _, hit4 = uncertainty.cached("t", {"epochs": 5}, compute, modules=[uncertainty, models])
-    assert not hit4 and len(calls) == 3  # the source hashed changed
-    assert uncertainty.cache_key({"a": 1}) != uncertainty.cache_key({"a": 2})
-    with pytest.raises(ValueError, match="name"):
-        uncertainty.cached("../x", {}, compute)
+    np.testing.assert_allclose(demo.predictive_entropy(p), [0.0, np.log(3), np.log(2)], atol=1e-12)
 
 
 # --------------------------------------------------------------------------- exercise judges
@@ -128,9 +105,9 @@ def test_dropout_exercise_accepts_library_and_names_mistakes():
 
 
 def test_fixed_dropout_exercise():
-    from lessonlib.exercises.ch02 import _seed_fix_reference
+    from lessonlib.exercises.ch02 import _book_fix_reference
 
-    assert evaluate(get("02.fixed_dropout"), _seed_fix_reference, hidden=True).passed
+    assert evaluate(get("02.fixed_dropout"), _book_fix_reference, hidden=True).passed
 
     def seed(x, dropout_prob, is_training, *, key):
         if is_training:
@@ -151,3 +128,50 @@ def test_mc_predict_exercise():
         return jax.nn.softmax(logits.mean(0), -1)
 
     assert "averaged the logits" in evaluate(get("02.mc_predict"), mean_logits).message()
+
+
+# --------------------------------------------------------------------------- panels
+
+
+def test_sweep_panel_shows_the_row_of_the_chosen_rate():
+    rates = [0.0, 0.1, 0.2, 0.3]
+    hist = {
+        "train_acc": np.linspace(0.5, 1.0, 20).reshape(4, 5),
+        "test_acc": np.linspace(0.4, 0.8, 20).reshape(4, 5),
+    }
+    panel = demo.sweep_panel(hist, rates, p=0.1)
+    panel.update(p=0.3)
+    line_test = panel.fig.axes[0].lines[1]
+    np.testing.assert_array_equal(line_test.get_ydata(), hist["test_acc"][3])
+    assert panel.controls["p"].max == 0.3 and panel.controls["p"].step == pytest.approx(0.1)
+    with pytest.raises(ValueError, match="evenly spaced"):
+        demo.sweep_panel(hist, [0.0, 0.1, 0.3, 0.4])
+    with pytest.raises(ValueError, match=r"p must be in \[0, 0.3\]"):
+        demo.sweep_panel(hist, rates, p=0.5)
+
+
+def test_live_panel_retrains_at_every_move_without_recompiling():
+    from lessonlib import data, train
+
+    moons = data.toy_2d("moons", 60, seed=0, noise=0.3, train_share=0.5)
+    model = models.mlp([2, 8, 2], dropout=True)
+    params, _ = model.init(jax.random.key(0))
+    seen = []
+
+    def fit(p):
+        seen.append(p)
+        return train.fit(
+            model,
+            params,
+            moons,
+            key=jax.random.key(1),
+            hp={"lr": 0.5, "dropout": p},
+            epochs=10,
+            batch_size=30,
+        )
+
+    panel = demo.live_panel(fit, moons, model, epochs=10, p=0.0, steps=8)
+    before = train.compile_count()
+    panel.update(p=0.5)
+    assert seen == [0.0, 0.5] and train.compile_count() == before
+    assert "p = 0.50" in panel.fig.axes[1].title.get_text()
