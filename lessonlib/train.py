@@ -330,8 +330,10 @@ def sweep(
     if any(v.ndim > 1 for v in hp.values()):
         raise ValueError("hp entries must be scalars or 1-D sequences")
     swept, k = tuple(sorted(n for n in sizes if n in hp)), next(iter(sizes.values()))
-    one_run = jax.tree.map(lambda v: v[0], (params, state)) if stacked else (params, state)
-    _check_hp(static, *one_run, data, key, hp, swept)  # the contract, on one run's arguments
+    one_run = (params, state)
+    if stacked:  # the contract is checked on one run's arguments (shapes only, nothing computed)
+        one_run = jax.tree.map(lambda v: jax.ShapeDtypeStruct(v.shape[1:], v.dtype), one_run)
+    _check_hp(static, *one_run, data, key, hp, swept)
     runs = {"hp": {n: hp[n] for n in swept}}  # what differs from run to run
     if stacked:
         runs |= {"params": params, "state": state}

@@ -452,3 +452,14 @@ def test_slider_moves_with_the_hp_check_cost_a_lookup_and_never_recompile(d2l, m
         train.fit(model, params, ds, hp={"lr": lr, "lam": lam}, **kw)
     assert train.compile_count() == before
     assert traced == []  # the verdict was cached: no tracing per slider move
+
+
+def test_stacked_sweep_checks_the_hp_contract_on_one_run():
+    ds = data.toy_2d("moons", 64, seed=0)
+    net = models.mlp([2, 8, 2], dropout=True)
+    params, state = jax.vmap(net.init)(jax.random.split(jax.random.key(0), 3))
+    kw = dict(key=jax.random.key(1), epochs=1, batch_size=16, stacked=True, state=state)
+    with pytest.raises(ValueError, match="missing 'dropout'"):
+        train.sweep(net, params, ds, hp={"lr": 0.1}, **kw)
+    with pytest.raises(ValueError, match="'lamda', which nothing reads"):
+        train.sweep(net, params, ds, hp={"lr": 0.1, "dropout": 0.2, "lamda": 1.0}, **kw)
