@@ -152,3 +152,29 @@ def test_a_sandbox_that_breaks_mid_batch_leaves_the_student_ungraded(ch99, tmp_p
     assert row["student"] == "walt" and row["status"] == "ungraded"
     assert row["error"].startswith("SandboxError: the grading sandbox")
     assert "walt: NOT GRADED" in err.getvalue() and "run the same command again" in err.getvalue()
+
+
+def test_the_warm_up_is_the_preflight(ch99, broken, tmp_path, monkeypatch):
+    """With an empty compile cache the warm-up (the chapter's own solutions) is the sandbox's first
+    start: it raises the same SandboxError, before the gradebook, and leaves the cache unmarked."""
+
+    def no_second_start(self, **kwargs):
+        raise AssertionError("Sandbox.check ran although the warm-up already started the sandbox")
+
+    monkeypatch.setattr(Sandbox, "check", no_second_start)
+    subs = tmp_path / "submitted"
+    write_submission(subs, "zed_broken", ch99, correct_submission(ch99))
+    gb_path = tmp_path / "gb" / "gradebook.db"
+    cache = tmp_path / "xla"
+    with pytest.raises(SandboxError) as info:
+        autograde(
+            ch99,
+            subs,
+            db_url=f"sqlite:///{gb_path}",
+            limits=Limits(**TEST_LIMITS),
+            out_root=tmp_path,
+            compile_cache=cache,
+        )
+    assert broken in info.value.step or broken in str(info.value)
+    assert not gb_path.exists() and not (tmp_path / "course" / "autograded").exists()
+    assert not list(cache.glob(".warm-*")), "a failed warm-up marked the cache as filled"
