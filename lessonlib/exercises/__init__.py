@@ -236,6 +236,49 @@ def compare(got: Any, want: Any, *, rtol: float = 1e-5, atol: float = 1e-6) -> s
     return None
 
 
+def judge_with_mistakes(
+    reference: Callable, mistakes: dict[str, Callable], *, rtol: float = 1e-5, atol: float = 1e-6
+) -> Callable[[Case, Outcome], str | None]:
+    """A judge: compare with ``reference``; on a mismatch, name the first mistake that matches.
+
+    ``mistakes`` maps a description ("the square is lost") to a function computing that wrong
+    answer; the feedback then reads "expected ..., got ... — this is what you get when <label>".
+    A reference that raises ValueError makes the case an "expect ValueError" case.
+    """
+
+    def judge(case: Case, outcome: Outcome) -> str | None:
+        try:
+            want = to_plain(reference(*case.args, **case.kwargs))
+        except ValueError as e:
+            if outcome.error is None:
+                return f"expected ValueError ({e}), but it returned normally"
+            if not outcome.error.startswith("ValueError"):
+                return f"expected ValueError, got {outcome.error}"
+            return None
+        if outcome.error is not None:
+            return outcome.error
+        why = compare(outcome.value, want, rtol=rtol, atol=atol)
+        if why is None:
+            return None
+        for label, wrong in mistakes.items():
+            try:
+                if (
+                    compare(
+                        outcome.value,
+                        to_plain(wrong(*case.args, **case.kwargs)),
+                        rtol=rtol,
+                        atol=atol,
+                    )
+                    is None
+                ):
+                    return f"{why} — this is what you get when {label}"
+            except Exception:  # a mistake variant that does not apply to this case
+                continue
+        return why
+
+    return judge
+
+
 def _describe(x: Any) -> str:
     if isinstance(x, np.ndarray):
         return f"an array of shape {x.shape}"

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from lessonlib.exercises import Case, Exercise, Outcome
+from lessonlib.exercises import Case, Exercise, Outcome, judge_with_mistakes
 
 
 def _f64(a) -> np.ndarray:
@@ -41,6 +41,44 @@ def _batch_norm_reference(params, state, x, *, train, momentum=0.9, eps=1e-5):
         new_state = {"mean": mean, "var": var}
     y = gamma * (x - mean) / np.sqrt(var + eps) + beta
     return y, new_state
+
+
+def _bn_variant(*, var_ddof=0, state_ddof=0, update_rate=False, eval_batch=False):
+    """A wrong batch norm, for naming the learner's mistake in the feedback."""
+
+    def fn(params, state, x, *, train, momentum=0.9, eps=1e-5):
+        x = _f64(x)
+        gamma, beta = _f64(params["gamma"]), _f64(params["beta"])
+        m = 1 - momentum if update_rate else momentum
+        if train and x.shape[0] < 2:
+            raise ValueError("a batch of one")
+        if train or eval_batch:
+            mean, var = x.mean(0), x.var(0, ddof=var_ddof)
+        else:
+            mean, var = _f64(state["mean"]), _f64(state["var"])
+        if train:
+            new_state = {
+                "mean": m * _f64(state["mean"]) + (1 - m) * mean,
+                "var": m * _f64(state["var"]) + (1 - m) * x.var(0, ddof=state_ddof or var_ddof),
+            }
+        else:
+            new_state = {"mean": _f64(state["mean"]), "var": _f64(state["var"])}
+        return gamma * (x - mean) / np.sqrt(var + eps) + beta, new_state
+
+    return fn
+
+
+_BN_MISTAKES = {
+    "the running variance stores the UNBIASED batch variance (divided by B-1, as PyTorch's "
+    "buffer does); store the biased one (jnp.var)": _bn_variant(state_ddof=1),
+    "the batch is normalized with the UNBIASED variance (B-1); BN uses the biased one, jnp.var": (
+        _bn_variant(var_ddof=1)
+    ),
+    "momentum is used as the update rate (PyTorch's convention, mean <- (1-m)*mean + m*batch); "
+    "here it is the keep rate, mean <- m*mean + (1-m)*batch": _bn_variant(update_rate=True),
+    "eval mode normalizes with the batch's statistics; it must use state['mean'] and "
+    "state['var']": _bn_variant(eval_batch=True),
+}
 
 
 def _arr(*values, shape=None) -> np.ndarray:
@@ -78,6 +116,7 @@ BATCH_NORM = Exercise(
         Case((_P, _S, _X[:2]), {"train": True, "momentum": 0.0}),
     ),
     reference=_batch_norm_reference,
+    judge=judge_with_mistakes(_batch_norm_reference, _BN_MISTAKES, rtol=1e-4, atol=1e-5),
     rtol=1e-4,
     atol=1e-5,
     hint=(
@@ -153,12 +192,14 @@ RUNNING_MEAN_AFTER = Exercise(
         Case((1, 0.0, 1.0, 0.9), note="one step from 0 towards 1 with momentum 0.9"),
         Case((10, 2.0, -1.0, 0.9), note="k = 10, m0 = 2, mu = -1"),
         Case((-1, 0.0, 1.0, 0.9), note="k = -1"),
+        Case((3, 1.0, 0.0, 1.2), note="momentum = 1.2 is outside [0, 1]"),
     ),
     hidden=(
         Case((230, 0.0, 1.0, 0.99)),
         Case((5, 3.0, 3.0, 0.5)),
         Case((7, 1.0, 0.0, 0.0)),
         Case((4, 1.0, 0.0, 1.5)),
+        Case((2, 1.0, 0.0, -0.1)),
     ),
     reference=_running_mean_after_reference,
     rtol=1e-6,
