@@ -7,8 +7,6 @@ also tries the usual mistakes (a lost square, a missing 1/2, the decay without t
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
 from lessonlib.exercises import Case, Exercise, Outcome, judge_with_mistakes
@@ -168,29 +166,11 @@ SOFT_THRESHOLD = Exercise(
 # --------------------------------------------------------------------------- 01.lam_best
 
 
-@functools.cache
 def _selection_losses() -> dict[str, np.ndarray]:
     """Final train / validation / test losses of ``playground.SELECTION`` for every lambda."""
-    import jax
-
-    from lessonlib import train
     from lessonlib.demos import ch01_weight_decay as playground
 
-    train_val, train_test = playground.selection_splits()
-    lams = playground.SELECTION["lams"]
-    run = playground.selection_sweep(train_val, lams)  # both splits train on the same points
-    model = playground.classifier(playground.SELECTION["hidden"])
-
-    def final_loss(params):  # the trained network's data loss on the test split, as fit reports it
-        logits, _ = model.apply(params, {}, train_test.x_test, train=False)
-        return train.cross_entropy(logits, train_test.y_test)
-
-    return {
-        "lams": np.asarray(lams, np.float64),
-        "train": np.asarray(run.history["train_loss"][:, -1], np.float64),
-        "val": np.asarray(run.history["test_loss"][:, -1], np.float64),
-        "test": np.asarray(jax.vmap(final_loss)(run.params), np.float64),
-    }
+    return playground.selection_losses()
 
 
 def _judge_lam(case: Case, outcome: Outcome) -> str | None:

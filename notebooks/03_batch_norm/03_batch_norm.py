@@ -140,10 +140,16 @@ print("train mode, example 0 in a batch of 64 vs of 32: ", np.allclose(y_tr_all[
 #   momentum is the **keep rate**, $\hat\mu \leftarrow 0.99\,\hat\mu + 0.01\,\mu_B$;
 # - **the JAX book chapter** writes `running_mean = momentum * running_mean + (1 - momentum) * mean` — the keep
 #   rate — but never says what `momentum` is; with 0.9 it equals PyTorch's 0.1;
-# - **lessonlib** `batch_norm(momentum=0.9)`: keep rate (tests compare it with Flax).
+# - **lessonlib** `batch_norm(momentum=0.9)`: keep rate.
 #
-# The table feeds the same batch means to every rule, starting from 0. The last row calls
-# `layers.batch_norm` itself on batches that have exactly those means.
+# The table feeds the same batch means to every rule, starting from 0. The library rows are the
+# update rules exactly as each library's documentation writes them — PyTorch:
+# `running_mean = (1 - momentum) * running_mean + momentum * batch_mean`; Keras:
+# `moving_mean = moving_mean * momentum + mean(batch) * (1 - momentum)`, which Flax's
+# `nn.BatchNorm` also computes — typed out below, independently of lessonlib. The last row calls
+# `layers.batch_norm` itself on batches that have exactly those means. (Flax is not part of the
+# course's install, so the course's own tests run `flax.linen.BatchNorm` and compare its running
+# mean and variance with `layers.batch_norm`.)
 
 # %%
 batch_means = [4.0, 2.0, 5.0, 3.0, 4.0]
@@ -153,10 +159,21 @@ rules = [
     ("Flax `momentum=0.99`", "keep rate", 0.99, "keep"),
     ("JAX book chapter's formula, momentum = 0.9", "keep rate", 0.9, "keep"),
 ]
-rows = {
-    name: bn_demo.running_average(batch_means, momentum=mom, convention=conv)
-    for name, _, mom, conv in rules
-}
+
+
+def documented_rule(means, momentum, convention):
+    """The libraries' documented updates, from 0: PyTorch's (update rate) or Keras/Flax's (keep rate)."""
+    value, out = 0.0, []
+    for batch_mean in means:
+        if convention == "update":  # PyTorch: (1 - momentum) * running + momentum * batch
+            value = (1 - momentum) * value + momentum * batch_mean
+        else:  # Keras / Flax: running * momentum + batch * (1 - momentum)
+            value = value * momentum + batch_mean * (1 - momentum)
+        out.append(value)
+    return np.asarray(out)
+
+
+rows = {name: documented_rule(batch_means, mom, conv) for name, _, mom, conv in rules}
 p1, s1 = layers.batch_norm_init(1)
 ours = []
 for mu_b in batch_means:
@@ -186,6 +203,11 @@ assert np.allclose(
     rtol=1e-6,
 )
 print("PyTorch 0.1 == the book's formula with 0.9 == lessonlib 0.9: True")
+assert np.allclose(  # and lessonlib's code agrees with its own documented keep-rate rule
+    bn_demo.running_average(batch_means, momentum=0.9, convention="keep"),
+    rows["lessonlib `batch_norm(momentum=0.9)`"],
+    rtol=1e-6,
+)
 print(
     f"Keras/Flax 0.99 after 5 steps: {rows['Keras `momentum=0.99`'][-1]:.4f} (still far from the batch means)"
 )
@@ -457,6 +479,40 @@ assert np.allclose(sd, samples["theory"], rtol=0.15)  # 400 batches: ~4% samplin
 # The spread of a batch mean follows $\sigma/\sqrt{B}$ (times $\sqrt{(N-B)/(N-1)}$ because a batch
 # draws without replacement from the $N$ training examples), checked above.
 #
+# **The paper's correction for the variance.** A batch of $m$ examples has a *biased* variance
+# $\sigma_B^2$ whose expectation is $\frac{m-1}{m}\operatorname{Var}[x]$, so averaging the batch
+# variances underestimates the variance — by half for $m = 2$. Ioffe & Szegedy's Algorithm 2 uses
+# the unbiased estimate $\operatorname{Var}[x] = \frac{m}{m-1}E_B[\sigma_B^2]$ at inference
+# (PyTorch stores the unbiased variance in its running buffer for the same reason; Keras, Flax and
+# lessonlib store the biased one). How much of the batch-size-2 gap between the train-mode and the
+# eval-mode loss does that factor explain? Rescale each network's running variance by $m/(m-1)$
+# and evaluate again:
+
+# %%
+ghost_net = bn_demo.ghost_bn_mlp((64, *bn_demo.SWEEP["hidden"], 10))
+
+
+def eval_train_loss(params, state, var_scale):
+    """Eval-mode training loss with the running variances multiplied by var_scale."""
+    scaled = {"bn": [{"mean": s["mean"], "var": s["var"] * var_scale} for s in state["bn"]]}
+    logits, _ = ghost_net.apply(params, scaled, ds.x_train, train=False)
+    return train.cross_entropy(logits, ds.y_train)
+
+
+unbiased = jnp.asarray([b / (b - 1) for b in SIZES_B], jnp.float32)
+eval_unbiased = np.asarray(
+    jax.jit(jax.vmap(eval_train_loss))(sweep_run.params, sweep_run.state, unbiased)
+)
+eval_biased = h["train_loss"][:, -1]
+explained = (eval_unbiased - eval_biased) / (train_mode - eval_biased)
+for k in (0, 1, 2):
+    print(
+        f"B = {SIZES_B[k]}: train mode {train_mode[k]:.3f}, eval mode {eval_biased[k]:.3f}, "
+        f"eval with the m/(m-1) variance {eval_unbiased[k]:.3f}: "
+        f"{100 * explained[k]:.0f}% of the gap explained"
+    )
+assert 0 < explained[0] < 0.25
+#
 # Move the slider. Left: where the batch mean of one hidden unit (before BN) lands over 400 random
 # batches of size *B*. The running average that evaluation uses estimates the mean over all data
 # (black line); a batch of 2 or 4 scatters far around it, and training normalizes with exactly
@@ -511,7 +567,11 @@ panel_lr
 # - **Extra compute**: every BN layer adds a reduction over the batch and an elementwise
 #   normalization in the forward and the backward pass: few extra FLOPs but extra passes over the
 #   activations, which is what costs time on real hardware.
-# - **Extra memory**: the running mean and variance (plus gamma and beta) per normalized feature.
+# - **Extra memory**: mainly the activations the backward pass needs. Every BN layer keeps its
+#   normalized output (and its input statistics) for the gradient, one more number per example and
+#   feature, for every training step; the running mean and variance add only two numbers per
+#   feature, once. Both are counted below: the residuals JAX keeps between the forward and the
+#   backward pass (`jax.vjp`), with and without BN.
 # - **Small-batch trouble**: the table above (batch size 2) shows the train/eval gap.
 
 
@@ -541,6 +601,24 @@ print(
     f"trained numbers, no BN: {count['no BN']}, with BN: {count['BN']} (gamma, beta replace the hidden bias)"
 )
 print(f"buffers (running mean and var) with BN: {buffers}")
+
+
+def saved_for_backward(name):
+    """Numbers JAX keeps from the forward pass for the backward pass of one training step."""
+    model, p, st = lr_nets[name]
+    xb, yb = ds.x_train[:BATCH], ds.y_train[:BATCH]
+    _, backward = jax.vjp(
+        lambda p: train.cross_entropy(model.apply(p, st, xb, train=True)[0], yb), p
+    )
+    return sum(int(np.size(leaf)) for leaf in jax.tree.leaves(backward))
+
+
+saved = {name: saved_for_backward(name) for name in lr_nets}
+print(
+    f"saved for the backward pass (batch {BATCH}): no BN {saved['no BN']}, with BN {saved['BN']} "
+    f"numbers: BN adds {saved['BN'] - saved['no BN']}, vs {buffers} in its running buffers"
+)
+assert saved["BN"] - saved["no BN"] > 10 * buffers
 print(
     f"batch size 2: train-mode loss {train_mode[0]:.3f} vs eval-mode loss {h['train_loss'][0, -1]:.3f}"
 )
