@@ -837,9 +837,9 @@ lam_best = float(lams[np.argmin(val_runs.history["test_loss"][:, -1])])
 ### END SOLUTION
 
 # %% [tests] id=ch01-test-lam-best points=2
-check("01.lam_best", lam_best)
+check("01.lam_best")
 ### BEGIN HIDDEN TESTS
-check("01.lam_best", lam_best, hidden=True)
+check("01.lam_best", hidden=True)
 ### END HIDDEN TESTS
 
 # %% [markdown]

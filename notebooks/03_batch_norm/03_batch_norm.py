@@ -382,9 +382,9 @@ steps_to_90 = int(np.ceil(np.log(0.1) / np.log(0.99)))
 ### END SOLUTION
 
 # %% [tests] id=ch03-test-steps-to-90 points=1
-check("03.steps_to_90", steps_to_90)
+check("03.steps_to_90")
 ### BEGIN HIDDEN TESTS
-check("03.steps_to_90", steps_to_90, hidden=True)
+check("03.steps_to_90", hidden=True)
 ### END HIDDEN TESTS
 
 # %% [markdown]
