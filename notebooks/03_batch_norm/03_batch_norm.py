@@ -10,7 +10,8 @@
 #   trained (gamma, beta) and which are running averages (mean, var);
 # - untangle the three "momentum" conventions you meet in PyTorch, Keras/Flax and the JAX book
 #   chapter;
-# - fix the JAX book chapter's batch norm (spot the bug);
+# - fix the JAX book chapter's batch norm (spot the bug), and write and gradient-check its
+#   backward pass;
 # - compare BN before vs after the activation, feel how batch size and learning rate interact with
 #   BN on two slider panels, and weigh its costs.
 #
@@ -388,6 +389,90 @@ check("03.steps_to_90", hidden=True)
 ### END HIDDEN TESTS
 
 # %% [markdown]
+# ### Exercise 5 — the backward pass, checked by finite differences
+#
+# `jax.grad` differentiates batch norm for you, but the gradient shows what BN does to learning:
+# the batch mean and variance depend on *every* example, so the gradient for one example depends
+# on the others. With $\hat x_i = (x_i - \mu_B)/\sqrt{\sigma_B^2 + \epsilon}$ and an upstream
+# gradient $g_i = \partial L / \partial y_i$ (per feature):
+#
+# $$\frac{\partial L}{\partial \beta} = \sum_i g_i, \qquad
+# \frac{\partial L}{\partial \gamma} = \sum_i g_i \hat x_i, \qquad
+# \frac{\partial L}{\partial x_i} = \frac{\gamma}{B\sqrt{\sigma_B^2 + \epsilon}}
+# \Big(B g_i - \sum_j g_j - \hat x_i \sum_j g_j \hat x_j\Big).$$
+#
+# The two sums are the paths through $\mu_B$ and through $\sigma_B^2$ (Ioffe & Szegedy 2015,
+# section 3). Write `batch_norm_backward(dy, x, gamma, eps=1e-5) -> (dx, dgamma, dbeta)` for
+# train mode, `x` and `dy` of shape `(batch, features)`; raise `ValueError` for a batch of one.
+# The cell after the check runs a *gradient check*: central finite differences of the library's
+# forward pass against this formula, the test every hand-written backward pass should pass.
+
+
+# %% [solution] id=ex03-batch-norm-backward
+def batch_norm_backward(dy, x, gamma, eps=1e-5):
+    """Gradients of train-mode batch norm: (dx, dgamma, dbeta)."""
+    ### BEGIN SOLUTION
+    if x.shape[0] < 2:
+        raise ValueError(f"train mode needs a batch of at least 2 examples, got {x.shape[0]}")
+    b = x.shape[0]
+    inv = 1.0 / jnp.sqrt(jnp.var(x, axis=0) + eps)
+    xhat = (x - jnp.mean(x, axis=0)) * inv
+    dbeta, dgamma = jnp.sum(dy, axis=0), jnp.sum(dy * xhat, axis=0)
+    dx = gamma * inv / b * (b * dy - dbeta - xhat * dgamma)
+    return dx, dgamma, dbeta
+    ### END SOLUTION
+
+
+# %% [tests] id=ch03-test-batch-norm-backward points=2
+check("03.batch_norm_backward", batch_norm_backward)
+### BEGIN HIDDEN TESTS
+check("03.batch_norm_backward", batch_norm_backward, hidden=True)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# The gradient check, on the library's batch norm: perturb one input at a time by $\pm h$ and
+# compare $(L(x + h e_i) - L(x - h e_i))/2h$ with the formula above (written out here in NumPy,
+# float64) and with `jax.grad`. The relative error should be tiny, far below the error of
+# forgetting the paths through the statistics (the last line: $\gamma g_i/\sqrt{\sigma_B^2+\epsilon}$
+# alone).
+
+# %%
+jax.config.update("jax_enable_x64", True)  # finite differences need float64
+try:
+    rng = np.random.default_rng(0)
+    x64, g64 = rng.normal(size=(6, 3)), rng.normal(size=(6, 3))
+    gamma64 = rng.uniform(0.5, 2.0, 3)
+    bn_params = {"gamma": jnp.asarray(gamma64), "beta": jnp.zeros(3, jnp.float64)}
+    bn_state = {"mean": jnp.zeros(3, jnp.float64), "var": jnp.ones(3, jnp.float64)}
+
+    def loss_of_x(x):
+        return jnp.sum(jnp.asarray(g64) * layers.batch_norm(bn_params, bn_state, x, train=True)[0])
+
+    h_fd = 1e-6
+    fd = np.zeros_like(x64)
+    for i in np.ndindex(x64.shape):
+        e = np.zeros_like(x64)
+        e[i] = h_fd
+        fd[i] = (
+            float(loss_of_x(jnp.asarray(x64 + e))) - float(loss_of_x(jnp.asarray(x64 - e)))
+        ) / (2 * h_fd)
+    inv64 = 1 / np.sqrt(x64.var(0) + 1e-5)
+    xhat64 = (x64 - x64.mean(0)) * inv64
+    formula = gamma64 * inv64 / 6 * (6 * g64 - g64.sum(0) - xhat64 * (g64 * xhat64).sum(0))
+    autodiff = np.asarray(jax.grad(loss_of_x)(jnp.asarray(x64)))
+    naive = gamma64 * inv64 * g64
+
+    def rel(a, b):
+        return float(np.max(np.abs(a - b)) / np.max(np.abs(b)))
+
+    print(f"formula vs finite differences: relative error {rel(formula, fd):.1e}")
+    print(f"jax.grad vs finite differences: relative error {rel(autodiff, fd):.1e}")
+    print(f"constant statistics (no paths through mean and var): {rel(naive, fd):.1e}")
+    assert rel(formula, fd) < 1e-6 and rel(autodiff, fd) < 1e-6 and rel(naive, fd) > 0.1
+finally:
+    jax.config.update("jax_enable_x64", False)
+
+# %% [markdown]
 # ## Before or after the activation?
 #
 # Ioffe & Szegedy put BN between the linear map and the nonlinearity; the notes on Géron's
@@ -700,4 +785,6 @@ except ValueError as e:
 # | biased variance | 有偏方差 | divide by B rather than B − 1 |
 # | ghost batch | 幽灵批 | a group of examples inside a batch normalized on its own |
 # | layer normalization | 层归一化 | normalize each example over its features |
+# | gradient check | 梯度检验 | comparing a computed gradient with finite differences |
+# | unbiased variance | 无偏方差 | divide by B − 1; Algorithm 2's inference variance is m/(m−1)·E[σ²_B] |
 # | internal covariate shift | 内部协变量偏移 | the paper's motivation: layer inputs drift during training |
