@@ -597,6 +597,13 @@ for k in (0, 1, 2):
         f"{100 * explained[k]:.0f}% of the gap explained"
     )
 assert 0 < explained[0] < 0.25
+
+# %% [markdown]
+# What to notice: the correction moves the eval-mode loss towards the train-mode loss, but it
+# explains only a small part of the gap (the percentages above, under a quarter at $B = 2$). Most of
+# the gap is the noise itself: with two examples every normalized value is exactly $\pm 1$, so
+# training saw a heavily distorted signal that evaluation, with smooth running statistics, no
+# longer shows. A missing $m/(m-1)$ is a real bias, not the main cost of tiny batches.
 #
 # Move the slider. Left: where the batch mean of one hidden unit (before BN) lands over 400 random
 # batches of size *B*. The running average that evaluation uses estimates the mean over all data
