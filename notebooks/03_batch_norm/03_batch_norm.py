@@ -601,7 +601,7 @@ assert 0 < explained[0] < 0.25
 # %% [markdown]
 # What to notice: the correction moves the eval-mode loss towards the train-mode loss, but it
 # explains only a small part of the gap (the percentages above, under a quarter at $B = 2$). Most of
-# the gap is the noise itself: with two examples every normalized value is exactly $\pm 1$, so
+# the gap is the noise itself: with two examples every normalized value is almost exactly $\pm 1$, so
 # training saw a heavily distorted signal that evaluation, with smooth running statistics, no
 # longer shows. A missing $m/(m-1)$ is a real bias, not the main cost of tiny batches.
 #
