@@ -51,6 +51,7 @@ print("JAX", jax.__version__, "running on", jax.devices())
 # %%
 grid = playground.grid(lim=2.0, steps=64)
 X_test_bv, y_test_bv = data.two_moons(2000, seed=999, noise=0.3)
+bv_points = jnp.concatenate([X_test_bv, grid])  # test points and plot grid, predicted together
 bv_models = {"linear": (), "MLP 2-32-32-2": (32, 32)}
 bv_probs = {
     name: [] for name in bv_models
@@ -77,8 +78,9 @@ for name, hidden in bv_models.items():
             project=playground.prox_l1,
         )
         bv_train_acc[name].append(run.history["train_acc"][-1])
-        bv_probs[name].append(playground.predict_proba(model, run.params, X_test_bv))
-        bv_grids[name].append(playground.predict_proba(model, run.params, grid).reshape(64, 64))
+        p_all = playground.predict_proba(model, run.params, bv_points)  # one shape: one compile
+        bv_probs[name].append(p_all[: len(X_test_bv)])
+        bv_grids[name].append(p_all[len(X_test_bv) :].reshape(64, 64))
 
 y_np = np.asarray(y_test_bv)
 bv_table = {}
