@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lessonlib.exercises import Case, Exercise, Outcome, judge_with_mistakes
+from lessonlib.exercises import Case, Exercise, Outcome, judge_with_mistakes, precomputed
 
 # --------------------------------------------------------------------------- helpers
 
@@ -166,6 +166,7 @@ SOFT_THRESHOLD = Exercise(
 # --------------------------------------------------------------------------- 01.lam_best
 
 
+@precomputed  # the grader stores it on disk: warm grading does not rerun the sweep
 def _selection_losses() -> dict[str, np.ndarray]:
     """Final train / validation / test losses of ``playground.SELECTION`` for every lambda."""
     from lessonlib.demos import ch01_weight_decay as playground
