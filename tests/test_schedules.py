@@ -396,3 +396,51 @@ def test_exercise_plateau_catches_python_if_and_cutting_on_improvement():
     report = _evaluate("07.plateau_step", python_if)
     assert not report.passed and "lax.scan" in report.message()  # the loop cases pass, scan fails
     assert not _evaluate("07.plateau_step", cuts_even_when_improving).passed  # patience=0 case
+
+
+def _plateau_min_best(state, metric, *, factor=0.5, patience=5, min_delta=1e-4):
+    lr, best, wait = state
+    improved = metric < best - min_delta
+    best = jnp.minimum(best, metric)  # the mistake: a dip smaller than min_delta moves best
+    wait = jnp.where(improved, 0, wait + 1)
+    reduce = ~improved & (wait >= patience)
+    return jnp.where(reduce, lr * factor, lr), best, jnp.where(reduce, 0, wait)
+
+
+def test_exercise_plateau_catches_best_as_running_minimum():
+    """`best = min(best, metric)` used to pass; Keras moves best only on metric < best - min_delta.
+    A visible case (the instant check) and a hidden one (grading) catch it, named, at the epoch."""
+    from lessonlib import exercises
+
+    ex = exercises.get("07.plateau_step")
+    for hidden in (False, True):
+        report = exercises.evaluate(ex, _plateau_min_best, hidden=hidden)
+        assert not report.passed
+        assert "best = min(best, metric)" in report.message()
+    report = exercises.evaluate(ex, _plateau_min_best)
+    # the dip case: epoch 2 (validation loss 0.995) must leave best at 1.0
+    assert "after epoch 2 (validation loss 0.995): best should be 1, got 0.995" in report.message()
+    hidden_only = exercises.Exercise(**{**ex.__dict__, "cases": ()})
+    assert not exercises.evaluate(hidden_only, _plateau_min_best, hidden=True).passed
+
+
+def test_exercise_schedule_feedback_names_the_step_not_the_grid_index():
+    """A 1cycle whose peak is at 0.5 T instead of floor(0.45 T): the feedback names a step t of
+    the learner's schedule (the probe grid has 128 points over [0, T + 5])."""
+
+    def peak_at_half(total_steps, max_lr):
+        if not (total_steps > 0 and max_lr > 0):
+            raise ValueError("total_steps and max_lr must be > 0")
+        knots = jnp.array([0, 0.5 * total_steps, 0.9 * total_steps, total_steps], jnp.float32)
+        values = jnp.array([max_lr / 10, max_lr, max_lr / 10, max_lr / 1e4], jnp.float32)
+        return lambda t: jnp.interp(jnp.asarray(t, jnp.float32), knots, values)
+
+    report = _evaluate("07.one_cycle_schedule", peak_at_half)
+    assert not report.passed
+    message = report.message()
+    assert "at step t=" in message and "index" not in message
+    t = int(message.split("at step t=")[1].split(":")[0])
+    from lessonlib import schedules
+
+    want = float(schedules.one_cycle(100, 0.1)(t))
+    assert f"expected {want:.6g}" in message
