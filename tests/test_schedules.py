@@ -444,3 +444,42 @@ def test_exercise_schedule_feedback_names_the_step_not_the_grid_index():
 
     want = float(schedules.one_cycle(100, 0.1)(t))
     assert f"expected {want:.6g}" in message
+
+
+# --------------------------------------------------------------------------- cosine and warm-up
+@pytest.mark.parametrize("alpha", [0.0, 0.1])
+def test_cosine_decay_matches_optax(alpha):
+    from lessonlib.schedules import cosine_decay
+
+    steps = np.arange(0, 260, dtype=np.int32)
+    ours = values_under_jit(cosine_decay(0.2, decay_steps=200, alpha=alpha), steps)
+    ref = optax_values(optax.cosine_decay_schedule(0.2, decay_steps=200, alpha=alpha), steps)
+    np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-8)
+    assert ours[-1] == pytest.approx(0.2 * alpha, abs=1e-8)  # held after decay_steps
+
+
+def test_linear_warmup_matches_optax_linear_schedule_and_warmup_cosine():
+    from lessonlib.schedules import cosine_decay, linear_warmup
+
+    steps = np.arange(0, 320, dtype=np.int32)
+    held = values_under_jit(linear_warmup(0.3, 50, init_value=0.01), steps)
+    ref = optax_values(optax.linear_schedule(0.01, 0.3, transition_steps=50), steps)
+    np.testing.assert_allclose(held, ref, rtol=1e-5, atol=1e-8)
+    warm_cos = linear_warmup(0.3, 50, cosine_decay(0.3, 250, alpha=0.001 / 0.3), init_value=0.01)
+    ref = optax.warmup_cosine_decay_schedule(0.01, 0.3, 50, decay_steps=300, end_value=0.001)
+    np.testing.assert_allclose(
+        values_under_jit(warm_cos, steps), optax_values(ref, steps), rtol=1e-5, atol=1e-8
+    )
+
+
+def test_cosine_and_warmup_check_their_arguments():
+    from lessonlib.schedules import cosine_decay, linear_warmup
+
+    with pytest.raises(ValueError, match="decay_steps must be > 0"):
+        cosine_decay(0.1, 0)
+    with pytest.raises(ValueError, match="alpha"):
+        cosine_decay(0.1, 10, alpha=1.5)
+    with pytest.raises(ValueError, match="warmup_steps must be > 0"):
+        linear_warmup(0.1, 0)
+    with pytest.raises(ValueError, match="init_value"):
+        linear_warmup(0.1, 10, init_value=0.2)
