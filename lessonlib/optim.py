@@ -44,6 +44,7 @@ from lessonlib.transforms import (  # noqa: F401  (re-exported: optim.chain, opt
     EmptyState,
     GradientTransformation,
     ScaleByScheduleState,
+    ScheduledTraceState,
     TraceState,
     add_decayed_weights,
     apply_updates,
@@ -68,6 +69,9 @@ def sgd(learning_rate, momentum=None, nesterov: bool = False) -> GradientTransfo
         \theta_t = \theta_{t-1} - \eta\, (g_t + \mu\, m_t).
 
     ``momentum=None`` is plain gradient descent :math:`\theta_t = \theta_{t-1} - \eta g_t`.
+    ``learning_rate`` and ``momentum`` may each be a number or a schedule ``count -> value``
+    (count 0, 1, 2, ... per update): 1cycle cycles both (``schedules.one_cycle`` and
+    ``schedules.one_cycle_momentum``).
 
     References: Polyak 1964 (heavy ball); Nesterov 1983; Sutskever et al. 2013 (momentum and
     Nesterov's look-ahead in deep learning).
