@@ -154,6 +154,41 @@ def compile_count() -> int:
     return _trajectories._cache_size()
 
 
+# ----------------------------------------------------------------------------- momentum's rate
+
+
+def momentum_rate(a, mu) -> np.ndarray:
+    r"""Convergence rate of heavy-ball momentum on one curvature :math:`\lambda`, with
+    :math:`a = \eta\lambda`: the spectral radius of :math:`\begin{pmatrix}1+\mu-a & -\mu\\ 1 & 0
+    \end{pmatrix}`, in closed form (Goh 2017, "Why Momentum Really Works").
+
+    The eigenvalues solve :math:`r^2 - (1+\mu-a)\,r + \mu = 0`. With
+    :math:`\Delta = (1+\mu-a)^2 - 4\mu < 0` they are complex, of modulus :math:`\sqrt\mu`
+    (ringing); :math:`\Delta = 0` on the critical-damping curves :math:`a = (1 \pm \sqrt\mu)^2`;
+    a rate :math:`\ge 1` (for :math:`a \ge 2(1+\mu)`) means divergence. Elementwise on arrays.
+
+    >>> round(float(momentum_rate(1.0, 0.0)), 6)  # GD with eta = 1/lambda: one step to the minimum
+    0.0
+    >>> round(float(momentum_rate(0.5, 0.81)), 6)  # complex roots: sqrt(mu)
+    0.9
+    """
+    a, mu = np.asarray(a, np.float64), np.asarray(mu, np.float64)
+    b = 1 + mu - a
+    disc = b**2 - 4 * mu
+    root = np.sqrt(np.abs(disc))
+    real = np.maximum(np.abs(b + root), np.abs(b - root)) / 2
+    return np.where(disc < 0, np.sqrt(mu), real)
+
+
+def momentum_regions(a, mu) -> np.ndarray:
+    """0 = over-damped (real roots, a < (1 - sqrt mu)^2), 1 = ringing (complex roots),
+    2 = real negative roots that still converge, 3 = divergence (rate >= 1)."""
+    a, mu = np.asarray(a, np.float64), np.asarray(mu, np.float64)
+    disc = (1 + mu - a) ** 2 - 4 * mu
+    region = np.where(disc < 0, 1, np.where(a < (1 - np.sqrt(mu)) ** 2, 0, 2))
+    return np.where(momentum_rate(a, mu) >= 1, 3, region)
+
+
 # ----------------------------------------------------------------------------- panels
 
 COLORS = {

@@ -265,6 +265,105 @@ panel_momentum = surfaces.momentum_panel(HP, steps=STEPS)  # re-runs surfaces.tr
 panel_momentum
 
 # %% [markdown]
+# ### The map of momentum's rate
+#
+# Section 2's matrix gives the rate for *every* setting. On one curvature, with $a = \eta\lambda$,
+# the eigenvalues solve $r^2 - (1+\mu-a)\,r + \mu = 0$ (`surfaces.momentum_rate`):
+#
+# - discriminant $(1+\mu-a)^2 - 4\mu < 0$: complex roots of modulus $\sqrt\mu$ — the iterate
+#   **rings** (spirals in), at a rate set by $\mu$ alone;
+# - on the curves $a = (1 \pm \sqrt\mu)^2$ the roots coincide: **critical damping**; left of the
+#   lower curve the roots are real and positive (over-damped, slow creep);
+# - for $a > 2(1+\mu)$ a root is below $-1$: **divergence**.
+#
+# Left: the regions and the rate over $(a, \mu)$, with the two curves and the divergence edge.
+# Right: the quadratic's rate — the worse of its two curvatures — over the panel's $(\eta, \mu)$,
+# with the optimum of section 2. First, the closed form against the library's iterates:
+
+# %%
+for lr, mu_ in [(0.003, 0.9), (0.001, 0.5), (0.005, 0.3), (0.006, 0.8)]:
+    loss_m = paths("quadratic", lr=lr, beta=mu_)["momentum"][1]
+    measured = (loss_m[250] / loss_m[50]) ** (1 / 400)  # loss ~ rate^(2k)
+    closed = max(surfaces.momentum_rate(lr * lam1, mu_), surfaces.momentum_rate(lr * lam2, mu_))
+    print(
+        f"eta = {lr}, mu = {mu_}: closed-form rate {closed:.4f}, measured on the iterates {measured:.4f}"
+    )
+    assert np.isclose(measured, closed, rtol=5e-3)
+
+# %%
+a_grid, mu_grid = np.meshgrid(np.linspace(0, 4.2, 300), np.linspace(0, 0.99, 200))
+eta_grid, mu_grid2 = np.meshgrid(np.linspace(1e-5, 0.012, 300), np.linspace(0, 0.99, 200))
+quad_rate = np.maximum(
+    surfaces.momentum_rate(eta_grid * lam1, mu_grid2),
+    surfaces.momentum_rate(eta_grid * lam2, mu_grid2),
+)
+fig, (ax_a, ax_q) = viz.figure(2)
+ax_a.contourf(
+    a_grid,
+    mu_grid,
+    surfaces.momentum_regions(a_grid, mu_grid),
+    levels=[-0.5, 0.5, 1.5, 2.5, 3.5],
+    colors=["#c6dbef", "#fdd0a2", "#c7e9c0", "0.6"],
+)
+ax_a.contour(
+    a_grid,
+    mu_grid,
+    np.minimum(surfaces.momentum_rate(a_grid, mu_grid), 1),
+    levels=[0.5, 0.8, 0.9, 0.95],
+    colors="k",
+    linewidths=0.5,
+)
+mus = np.linspace(0, 0.99, 200)
+ax_a.plot((1 - np.sqrt(mus)) ** 2, mus, "b", lw=1.2, label="critical damping $(1-\\sqrt{\\mu})^2$")
+ax_a.plot(
+    (1 + np.sqrt(mus)) ** 2, mus, "b--", lw=1.2, label="critical damping $(1+\\sqrt{\\mu})^2$"
+)
+ax_a.plot(2 * (1 + mus), mus, "r", lw=1.2, label="divergence $2(1+\\mu)$")
+ax_a.set(
+    xlim=(0, 4.2),
+    xlabel="$a = \\eta\\lambda$",
+    ylabel="momentum $\\mu$",
+    title="blue: over-damped, orange: ringing, green: real < 0, grey: diverges",
+)
+ax_a.title.set_fontsize(7)
+ax_a.legend(fontsize=6, loc="lower right")
+im = ax_q.imshow(
+    np.minimum(quad_rate, 1),
+    origin="lower",
+    aspect="auto",
+    cmap="viridis_r",
+    extent=(eta_grid.min(), eta_grid.max(), 0, 0.99),
+    vmin=0.8,
+    vmax=1,
+)
+fig.colorbar(im, ax=ax_q, label="rate (1 = no progress or divergence)")
+ax_q.plot(eta_m, mu_m, "r*", ms=10, label="optimum of section 2")
+ax_q.axvline(0.006, color="w", ls=":", lw=1, label="the slider's end")
+ax_q.set(
+    xlabel="step size $\\eta$",
+    ylabel="momentum $\\mu$",
+    title="quadratic: worse of the two curvatures",
+)
+ax_q.legend(fontsize=6, loc="lower right")
+viz.show(fig)
+i_best = np.unravel_index(np.argmin(quad_rate), quad_rate.shape)
+print(
+    f"best rate on the grid {quad_rate[i_best]:.4f} at eta = {eta_grid[i_best]:.5f}, mu = {mu_grid2[i_best]:.3f}; "
+    f"section 2: {(sqk - 1) / (sqk + 1):.4f} at eta* = {eta_m:.5f}, mu* = {mu_m:.3f}"
+)
+assert abs(quad_rate[i_best] - (sqk - 1) / (sqk + 1)) < 0.01
+assert abs(eta_grid[i_best] - eta_m) < 0.0005 and abs(mu_grid2[i_best] - mu_m) < 0.03
+
+# %% [markdown]
+# **What to notice.** Left: for $\mu > 0$ the ringing region (orange) is a wide band between the
+# two critical-damping curves, and its rate $\sqrt\mu$ does not depend on $a$ — inside it, a
+# larger step buys nothing; the fastest rate for a given $\mu$ sits on the lower curve. The
+# divergence edge $2(1+\mu)$ moves right as $\mu$ grows: momentum tolerates larger steps than GD
+# ($a < 2$). Right: the quadratic needs *both* curvatures inside the converging region; the best
+# rate on the grid is section 2's optimum (asserted), just beyond the slider's end at
+# $\eta = 0.006$.
+
+# %% [markdown]
 # ## 5 · AdaGrad: a step size per coordinate, which only shrinks
 #
 # Duchi, Hazan & Singer (2011) divide each coordinate's gradient by the root of the sum of all its
