@@ -774,8 +774,8 @@ panel_schedule = demo.schedule_panel(run_schedule, total=TOTAL, epochs=EPOCHS, l
 panel_schedule
 
 # %% [markdown]
-# Kernel-side time of one update (retrain + redraw + PNG), over a few settings of every control
-# (the first render above is not counted), and a check that none of them compiled anything:
+# How long one move takes (retrain + redraw), over a few settings of every control, and a check
+# that none of them compiled anything — every control is a traced number of the same program:
 
 # %%
 compiles_before = train.compile_count()
@@ -789,7 +789,9 @@ for settings in [
     {"schedule": 3, "pct_start": 0.2},
     {"lr": 5.0},
     {"pct_start": 0.7},
-    {"lr": round(lr_edge, 3), "pct_start": 0.45},
+    {"schedule": 4},
+    {"schedule": 5, "pct_start": 0.1},
+    {"schedule": 3, "lr": round(lr_edge, 3), "pct_start": 0.45},
 ]:
     panel_schedule.update(**settings)
 schedule_ms = panel_schedule.times_ms[n_before:]
@@ -797,6 +799,7 @@ print(
     f"schedule panel: median {np.median(schedule_ms):.1f} ms per update (max {max(schedule_ms):.1f} ms), "
     f"new compilations: {train.compile_count() - compiles_before}"
 )
+assert train.compile_count() == compiles_before
 
 # %% [markdown]
 # Try: 1cycle with a peak well past the finder's minimum (the loss stalls at chance level, about
