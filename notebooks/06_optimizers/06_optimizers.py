@@ -265,6 +265,12 @@ panel_momentum = surfaces.momentum_panel(HP, steps=STEPS)  # re-runs surfaces.tr
 panel_momentum
 
 # %% [markdown]
+# **What to notice.** At the starting values ($\eta = 0.003$, $\mu = 0.9$) momentum spirals in
+# along the steep $y$ and reaches the minimum in a fraction of GD's steps; at $\mu = 0$ the three
+# lines coincide; past $2/\lambda_2 = 0.005$ GD's loss curve stops (diverged, named in the title)
+# while momentum still converges; at $\mu = 0.99$ the loss curve decays slowly with ripples — the
+# rate $\sqrt\mu$ of the map below.
+#
 # ### The map of momentum's rate
 #
 # Section 2's matrix gives the rate for *every* setting. On one curvature, with $a = \eta\lambda$,
@@ -731,6 +737,12 @@ panel_paths = surfaces.paths_panel(HP, steps=STEPS)  # eight optimizers, one com
 panel_paths
 
 # %% [markdown]
+# **What to notice.** On the quadratic the adaptive methods' first steps go diagonally (about
+# $\eta$ along each axis) and RMSProp keeps rattling near the minimum at a fixed step size; on
+# Rosenbrock the GD family creeps along the curved valley floor while momentum overshoots its bends
+# at large $\mu$. The GD and adaptive sliders are independent: their learning rates live on
+# different scales.
+#
 # How long a slider move takes (re-run all eight trajectories + redraw), measured over a few
 # values on both surfaces, and a check that no move compiled anything new — the hyperparameters
 # are traced values, so every move reuses the compiled trajectories:

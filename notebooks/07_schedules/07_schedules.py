@@ -213,6 +213,11 @@ ax_m.legend(loc="lower center", fontsize=7)
 viz.show(fig)
 
 # %% [markdown]
+# **What to notice.** On a log axis exponential decay is a straight line; power decay bends — fast
+# at first, then a long, slowly falling tail (faster for $c = 2$); piecewise constant drops in
+# steps. 1cycle is the only schedule that *rises* first, and its momentum (dashed) moves the other
+# way. The formulas are checked numerically below.
+#
 # **1cycle** (Smith 2018) in three linear phases over $T$ steps, with $b_1 = \lfloor 0.45\,T\rfloor$,
 # $b_2 = \lfloor 0.9\,T\rfloor$ (two equal halves of 90% of the steps — *about* the split of
 # Géron's `OneCycleScheduler`, which rounds differently; checked below):
@@ -479,6 +484,10 @@ print("pick below the smoothed minimum:", lr_pick < lr_edge)
 # OUTPUT: pick below the smoothed minimum: True
 
 # %% [markdown]
+# **What to notice.** The per-batch loss (grey) is noisy; the smoothed curve is flat for tiny
+# rates, falls, reaches its minimum (red) and shoots up — where it crosses 4× its best the sweep
+# stops (NaN from there, asserted above). The pick (green) sits one decade below the minimum.
+#
 # **Which point to pick, and why.** The raw per-batch losses are noisy, so they are smoothed
 # first (a bias-corrected moving average, as in fastai). At the smoothed *minimum* the loss is
 # about to climb: training there sits at the edge of divergence. `pick_lr`'s default rule takes
@@ -774,6 +783,10 @@ panel_schedule = demo.schedule_panel(run_schedule, total=TOTAL, epochs=EPOCHS, l
 panel_schedule
 
 # %% [markdown]
+# **What to notice.** The left plot is the schedule the optimizer actually used, step by step; the
+# right one the losses it gave after each epoch. Changing only the schedule — same weights, same
+# batches — moves the final loss a lot; a peak too high shows up as a title "diverged at epoch k".
+#
 # How long one move takes (retrain + redraw), over a few settings of every control, and a check
 # that none of them compiled anything — every control is a traced number of the same program:
 
