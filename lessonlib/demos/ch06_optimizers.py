@@ -150,8 +150,37 @@ def trajectories(
 
 
 def compile_count() -> int:
-    """How many compiled versions of ``trajectories`` exist so far."""
-    return _trajectories._cache_size()
+    """How many compiled versions of ``trajectories`` (and ``rotated_trajectories``) exist."""
+    return _trajectories._cache_size() + _rotated._cache_size()
+
+
+@partial(jax.jit, static_argnames=("names", "steps"))
+def _rotated(hp, angle, *, names: tuple[str, ...], steps: int):
+    c, s = jnp.cos(angle), jnp.sin(angle)
+    rot = jnp.stack([jnp.stack([c, -s]), jnp.stack([s, c])])
+    x0 = rot @ jnp.array(SURFACES["quadratic"].start, jnp.float32)
+    out = {}
+    for name in names:
+        path, loss = trajectory(OPTIMIZERS[name](hp), lambda p: quadratic(rot.T @ p), x0, steps)
+        out[name] = (path @ rot, loss)  # each row p -> rot.T @ p: back in the bowl's own axes
+    return out
+
+
+def rotated_trajectories(
+    angle: float,
+    hp: Mapping[str, float],
+    *,
+    names: tuple[str, ...] = ("GD", "momentum", "AdaGrad", "RMSProp", "Adam"),
+    steps: int = 300,
+) -> dict[str, tuple[jax.Array, jax.Array]]:
+    """``trajectories`` on the quadratic rotated by ``angle`` (radians), start point rotated with
+    it. Paths are returned rotated back into the bowl's own axes, so a rotation-invariant method
+    draws the same path for every angle. ``angle`` is traced: a new angle does not recompile."""
+    for name in names:
+        _checks.one_of("names[k]", name, OPTIMIZERS)
+    hp = {k: jnp.asarray(v, jnp.float32) for k, v in hp.items()}
+    steps = _checks.positive_int("steps", steps)
+    return _rotated(hp, jnp.float32(angle), names=tuple(names), steps=steps)
 
 
 # ----------------------------------------------------------------------------- momentum's rate
@@ -283,6 +312,25 @@ def momentum_panel(hp: Mapping[str, float], *, steps: int = 400) -> viz.Panel:
         draw_lines(jax.device_get(out), f"η = {lr:.4f}, μ = {beta:.2f}")
 
     return viz.Panel(fig, draw, **_gd_sliders(hp, "step size η", "momentum μ"))
+
+
+ROTATION_NAMES = ("GD", "momentum", "AdaGrad", "RMSProp", "Adam")
+
+
+def rotation_panel(hp: Mapping[str, float], *, steps: int = 400) -> viz.Panel:
+    """A slider rotating the quadratic by 0..90 degrees; GD, momentum and three adaptive methods
+    at the settings ``hp``, their paths drawn in the bowl's own axes (so the level sets stay put)
+    and their losses."""
+    steps = _checks.positive_int("steps", steps)
+    fig, _, draw_lines = paths_figure(ROTATION_NAMES, SURFACES["quadratic"], steps=steps)
+
+    def draw(angle):
+        out = rotated_trajectories(np.deg2rad(angle), hp, names=ROTATION_NAMES, steps=steps)
+        draw_lines(jax.device_get(out), f"bowl rotated by {angle:.0f}° (drawn in its own axes)")
+
+    return viz.Panel(
+        fig, draw, angle=viz.slider("rotation (°)", value=0.0, min=0.0, max=90.0, step=5.0)
+    )
 
 
 def paths_panel(hp: Mapping[str, float], *, steps: int = 400) -> viz.Panel:

@@ -611,49 +611,25 @@ assert ada_x[9] / ada_x[99] > 2  # AdaGrad's steps keep shrinking
 # notice: their update $-\eta g$ rotates with the problem, so the loss curve is the same for every
 # $\varphi$. The adaptive methods divide each *coordinate* by its own gradient history; after a
 # rotation the coordinates mix both curvatures and the loss curve changes. Measured for four
-# angles, all in one compiled function (the angle is traced):
+# angles, all with one compiled function (`surfaces.rotated_trajectories`; the angle is traced):
 
 # %%
-ROTATION_NAMES = ("GD", "momentum", "AdaGrad", "RMSProp", "Adam")
-
-
-@jax.jit
-def rotated_losses(angle):
-    c, s_ = jnp.cos(angle), jnp.sin(angle)
-    rot = jnp.array([[c, -s_], [s_, c]])
-    hp = {k: jnp.float32(v) for k, v in HP.items()}
-    x0 = rot @ jnp.array(QUAD.start)
-    return {
-        name: surfaces.trajectory(
-            surfaces.OPTIMIZERS[name](hp), lambda p: surfaces.quadratic(rot.T @ p), x0, STEPS
-        )[1]
-        for name in ROTATION_NAMES
-    }
-
-
+ROTATION_NAMES = surfaces.ROTATION_NAMES  # GD, momentum, AdaGrad, RMSProp, Adam
 angles = np.deg2rad([0.0, 15.0, 30.0, 45.0])
-rot_losses = [jax.device_get(rotated_losses(jnp.float32(phi))) for phi in angles]
-fig, axes = viz.figure(len(ROTATION_NAMES), width=2.4, height=2.6)
-for ax, name in zip(axes, ROTATION_NAMES, strict=True):
-    for phi, out, ls in zip(angles, rot_losses, ["-", "--", "-.", ":"], strict=True):
-        ax.semilogy(out[name], ls, color=surfaces.COLORS[name], label=f"{np.rad2deg(phi):.0f}°")
-    ax.set(title=name, xlabel="step", ylim=(1e-12, 1e2))
-axes[0].set_ylabel("f")
-axes[0].legend(fontsize=6, title="rotation", title_fontsize=6)
-viz.show(fig)
-spread = {
-    name: max(
-        float(
-            np.max(
-                np.abs(
-                    np.log10(out[name][:150] + 1e-30) - np.log10(rot_losses[0][name][:150] + 1e-30)
-                )
-            )
-        )
-        for out in rot_losses[1:]
-    )
+rot_losses = [
+    {
+        name: loss
+        for name, (_, loss) in jax.device_get(
+            surfaces.rotated_trajectories(phi, HP, steps=STEPS)
+        ).items()
+    }
+    for phi in angles
+]
+log_f = {
+    name: np.log10(np.stack([out[name][:150] for out in rot_losses]) + 1e-30)
     for name in ROTATION_NAMES
 }
+spread = {name: float(np.max(np.abs(lf[1:] - lf[0]))) for name, lf in log_f.items()}
 print(
     "largest change of log10 f over the first 150 steps, any angle vs 0°:",
     {k: round(v, 3) for k, v in spread.items()},
@@ -662,8 +638,16 @@ assert spread["GD"] < 0.01 and spread["momentum"] < 0.01  # rotation-invariant
 assert all(spread[n] > 0.1 for n in ("AdaGrad", "RMSProp", "Adam"))  # not: > 25% somewhere
 
 # %% [markdown]
-# **What to notice.** GD's and momentum's curves lie on top of each other for every angle
-# (asserted: less than 0.01 in $\log_{10} f$); the adaptive methods' curves move — AdaGrad's by a
+# The slider rotates the bowl; the paths are drawn in the bowl's own axes, so the level sets stay
+# put and a rotation-invariant method draws the same path at every angle:
+
+# %%
+panel_rotation = surfaces.rotation_panel(HP, steps=STEPS)
+panel_rotation
+
+# %% [markdown]
+# **What to notice.** GD's and momentum's paths and loss curves do not move with the slider
+# (measured above: less than 0.01 in $\log_{10} f$ at any angle); the adaptive methods' do — AdaGrad's by a
 # factor of about 1.5, RMSProp's and Adam's by orders of magnitude (printed; asserted: more than
 # 25% for each). Their advantage on the axis-aligned bowl comes from the bowl
 # being axis-aligned: a diagonal preconditioner helps only as far as the curvature is aligned with
@@ -761,11 +745,14 @@ print(
     f"eight-optimizer panel: median {np.median(slider_ms):.1f} ms per slider move "
     f"(max {max(slider_ms):.0f} ms); surface switch {np.median(surface_ms):.0f} ms"
 )
+rot_ms = [panel_rotation.update(angle=a) for a in (20.0, 45.0, 70.0)]
 print(f"momentum panel:        median {np.median(mom_ms):.1f} ms per slider move")
+print(f"rotation panel:        median {np.median(rot_ms):.1f} ms per slider move")
 print("new compilations:", surfaces.compile_count() - compiles_before)
 assert surfaces.compile_count() == compiles_before
 panel_paths.update(lr=HP["lr"], beta=HP["beta"], lr_adaptive=HP["lr_adaptive"], b1=HP["b1"])
 _ = panel_momentum.update(lr=HP["lr"], beta=HP["beta"])
+_ = panel_rotation.update(angle=0.0)
 
 # %% [markdown]
 # ## 10 · AdamW: keep the decay out of Adam's rescaling
