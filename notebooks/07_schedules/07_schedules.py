@@ -976,8 +976,10 @@ check("07.pick_learning_rate", pick_learning_rate, hidden=True)
 #   (momentum and Adam shift the usable range). Its pick is a starting point, not an optimum.
 # - **Momentum changes the effective rate.** With momentum $\beta$ the steady-state step is
 #   $\eta/(1-\beta)$ — 10× for 0.9. That is why 1cycle lowers the momentum while it raises the
-#   rate (`one_cycle_momentum`). `optim.sgd(lr, momentum=...)` takes a fixed momentum; to cycle
-#   it, the momentum itself must be a schedule (optax: `inject_hyperparams`).
+#   rate (`one_cycle_momentum`). `optim.sgd(lr, momentum=...)` takes a number or a schedule
+#   `count -> momentum`, read at the same step counter as the learning rate (section 5's
+#   "1cycle + cycled momentum" run); in optax, wrap the optimizer in `inject_hyperparams`. Lower
+#   the peak rate by about $1-\beta$ when you add momentum to a rate found without it.
 # - **Define the optimizer factory once.** `train.fit` compiles per function object; making a new
 #   schedule closure *outside* the traced `hp` on each slider move would recompile every time.
 #
