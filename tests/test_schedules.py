@@ -483,3 +483,15 @@ def test_cosine_and_warmup_check_their_arguments():
         linear_warmup(0.1, 0)
     with pytest.raises(ValueError, match="init_value"):
         linear_warmup(0.1, 10, init_value=0.2)
+
+
+def test_chapter_07_probe_source_compiles_for_the_grader():
+    """The grader sends the probes' source (with the spec module's imports, once per probe) to
+    its sandbox; a ``from __future__`` import there is a SyntaxError after the first copy, and
+    every 07 exercise then scored 0 with "the process exited with code 1"."""
+    from lessonlib.exercises import ch07
+    from lessonlib.grading.grader import probe_source
+
+    namespace = {"__name__": "lessonlib_probes"}
+    exec(compile(probe_source(ch07.EXERCISES), "<probes>", "exec"), namespace)
+    assert {"at_steps", "loop", "scan"} <= set(namespace)

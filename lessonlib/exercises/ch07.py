@@ -10,8 +10,6 @@ first wrong value appears, never a position in the grader's grid of probe points
 usual mistake when the answer matches it.
 """
 
-from __future__ import annotations
-
 from collections.abc import Callable
 
 import numpy as np
