@@ -376,7 +376,7 @@ def test_switch_picks_one_optimizer_even_under_vmap():
 
 
 # --------------------------------------------------------------------------- momentum schedules
-def _run(opt, grads, params):
+def _run_steps(opt, grads, params):
     state, path = opt.init(params), []
     for g in grads:
         updates, state = opt.update(g, state, params)
@@ -393,7 +393,9 @@ def test_constant_momentum_schedule_equals_constant_momentum(nesterov):
     p0 = jnp.array([1.0, 2.0])
     constant = optim.sgd(0.1, momentum=0.9, nesterov=nesterov)
     scheduled = optim.sgd(0.1, momentum=lambda count: jnp.float32(0.9), nesterov=nesterov)
-    np.testing.assert_allclose(_run(scheduled, _GRADS, p0), _run(constant, _GRADS, p0), rtol=1e-6)
+    np.testing.assert_allclose(
+        _run_steps(scheduled, _GRADS, p0), _run_steps(constant, _GRADS, p0), rtol=1e-6
+    )
 
 
 def test_momentum_schedule_changes_the_iterates_as_computed_by_hand():
@@ -405,9 +407,9 @@ def test_momentum_schedule_changes_the_iterates_as_computed_by_hand():
         m = np.asarray(g) + mu * m
         w = w - 0.1 * m
         want.append(w)
-    got = _run(opt, _GRADS, jnp.array([1.0, 2.0]))
+    got = _run_steps(opt, _GRADS, jnp.array([1.0, 2.0]))
     np.testing.assert_allclose(got, np.stack(want), rtol=1e-6)
-    constant = _run(optim.sgd(0.1, momentum=0.5), _GRADS, jnp.array([1.0, 2.0]))
+    constant = _run_steps(optim.sgd(0.1, momentum=0.5), _GRADS, jnp.array([1.0, 2.0]))
     assert not np.allclose(got, constant)  # the schedule is actually read
 
 
@@ -419,10 +421,10 @@ def test_one_cycle_momentum_schedule_matches_optax_inject_hyperparams():
     rng = np.random.default_rng(0)
     grads = [jnp.asarray(rng.normal(size=3), jnp.float32) for _ in range(total + 5)]
     p0 = jnp.zeros(3)
-    ours = _run(optim.sgd(lr, momentum=mom), grads, p0)
+    ours = _run_steps(optim.sgd(lr, momentum=mom), grads, p0)
     with jax.numpy_dtype_promotion("standard"):
         ref_opt = optax.inject_hyperparams(optax.sgd)(learning_rate=lr, momentum=mom)
-        ref = _run(ref_opt, grads, p0)
+        ref = _run_steps(ref_opt, grads, p0)
     np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-6)
 
 
