@@ -12,7 +12,7 @@ LAB_FLAGS = --ip=127.0.0.1 --port=$(PORT) --no-browser $$( [ "$$(id -u)" = 0 ] &
 # The stamp names the inputs' hash, so editing pyproject.toml or constraints.txt reinstalls.
 STAMP = $(VENV)/.installed-$(1)-$(shell cat pyproject.toml constraints.txt | sha1sum | cut -c1-12)
 
-.PHONY: lab instructor-lab test test-browser bench install install-test notebooks assets workspace lint format system-deps clean-venv
+.PHONY: lab instructor-lab test check test-browser bench install install-test notebooks assets workspace lint format system-deps clean-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -78,6 +78,19 @@ test: install-test system-deps
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -q --nbval-lax --nbval-current-env \
 		--nbval-cell-timeout=300 -p no:cacheprovider build/nbval
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest tests/browser -q
+
+## The quick loop while you work (about 3 minutes on 2 cores): lint, notebook sources in sync, the
+## unit tests not marked slow, and one chapter through nbval (`make check CHAPTER=05_initialization`).
+## `make test` runs all of it and the rest.
+CHAPTER ?= 00_welcome
+check: install-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python tools/build_notebooks.py --check
+	$(BIN)/python -m pytest tests -q -x -m "not slow" --ignore=tests/browser --ignore=tests/grader
+	rm -rf build/nbval-check && $(BIN)/python tools/build_notebooks.py --nbval-dir build/nbval-check
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -q --nbval-lax --nbval-current-env \
+		--nbval-cell-timeout=300 -p no:cacheprovider build/nbval-check/$(CHAPTER)
 
 ## Only the browser tests: real JupyterLab in headless Chromium (also part of `make test`).
 test-browser: install-test system-deps

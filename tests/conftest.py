@@ -95,3 +95,18 @@ def postgres_url():
             env=env,
         )
         shutil.rmtree(base, ignore_errors=True)
+
+
+_SLOW = Path(__file__).with_name("slow.txt")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark the tests listed in tests/slow.txt (measured, not guessed) as ``slow``."""
+    slow = {
+        line.strip()
+        for line in _SLOW.read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    for item in items:
+        if item.nodeid in slow:
+            item.add_marker(pytest.mark.slow)
