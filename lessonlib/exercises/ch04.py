@@ -236,7 +236,7 @@ noise_lambda_exercise = Exercise(
 # --------------------------------------------------------------------------- 04.random_shift
 
 _SIGNAL = np.arange(1.0, 25.0, dtype=np.float32)  # distinct, nonzero: a shift is identifiable
-_BATCH = 3000
+_BATCH = 1500
 
 
 def _probe_shift(fn, x, max_shift, *, key):
