@@ -199,7 +199,9 @@ def stopping_panel(
         last_dot.set_data([last], [acc[last]])
         best_dot.set_data([best], [acc[best]])
         where = f"stops after epoch {stop}" if stop >= 0 else "never stops"
-        title.set_text(f"{where}; restores epoch {best}")
+        title.set_text(
+            f"patience {int(patience)}, min_delta {min_delta:.4f}: {where}; restores {best}"
+        )
         acc_title.set_text(f"test acc: last {acc[last]:.3f}, restored {acc[best]:.3f}")
 
     return viz.Panel(

@@ -93,7 +93,8 @@ def test_stopping_panel_follows_the_rule_and_compiles_nothing_after_warming():
         panel.update(patience=p, min_delta=d)
         stop, best = stopping.early_stopping(_history()["val_loss"], patience=p, min_delta=d)
         where = f"stops after epoch {int(stop)}" if int(stop) >= 0 else "never stops"
-        assert panel.fig.axes[0].get_title() == f"{where}; restores epoch {int(best)}"
+        want = f"patience {p}, min_delta {d:.4f}: {where}; restores {int(best)}"
+        assert panel.fig.axes[0].get_title() == want
     assert stopping._scan_jit._cache_size() == compiled
 
 
