@@ -31,12 +31,16 @@ from lessonlib.cache import atomic_write, cache_dir
 
 
 class Dataset(NamedTuple):
-    """Train and test splits as float32 features and labels/targets."""
+    """Train and test splits as float32 features and labels/targets, and optionally a validation
+    split (``with_validation``): the data you choose epochs and hyperparameters on, so that the
+    test split is scored without having been used to choose anything."""
 
     x_train: jax.Array
     y_train: jax.Array
     x_test: jax.Array
     y_test: jax.Array
+    x_val: jax.Array | None = None
+    y_val: jax.Array | None = None
 
 
 def _seed(seed) -> int:
@@ -266,6 +270,29 @@ def load_fashion_mnist(path: str | os.PathLike | None = None) -> Dataset:
         jnp.asarray(out["y_train"], jnp.int32),
         jnp.asarray(out["x_test"].reshape(n_test, -1) / 255.0, jnp.float32),
         jnp.asarray(out["y_test"], jnp.int32),
+    )
+
+
+def with_validation(ds: Dataset, n_val: int, *, seed: int = 0) -> Dataset:
+    """Hold ``n_val`` randomly chosen training examples out as the validation split.
+
+    The training split shrinks by ``n_val``; the test split is left alone. The training engine
+    then reports ``val_loss``/``val_acc`` after every epoch next to ``train_*`` and ``test_*``,
+    and early stopping monitors ``val_loss`` by default.
+
+    >>> ds = with_validation(d2l_weight_decay_data(seed=0), 5, seed=1)
+    >>> ds.x_train.shape, ds.x_val.shape, ds.x_test.shape
+    ((15, 200), (5, 200), (100, 200))
+    """
+    if ds.x_val is not None:
+        raise ValueError("ds already has a validation split")
+    n = int(ds.x_train.shape[0])
+    n_val = ck.positive_int("n_val", n_val)
+    ck.ordered("n_val", n_val, "the number of training examples", n)
+    order = np.random.default_rng(ck.integer("seed", seed, min_value=0)).permutation(n)
+    val, keep = order[:n_val], np.sort(order[n_val:])
+    return Dataset(
+        ds.x_train[keep], ds.y_train[keep], ds.x_test, ds.y_test, ds.x_train[val], ds.y_train[val]
     )
 
 

@@ -1,4 +1,4 @@
-"""Penalties and constraints on parameters: L1, L2, max-norm, Gaussian noise.
+"""Penalties and constraints on parameters: L1, L2, max-norm.
 
 Convention: the *weights* of a model are the leaves named ``"w"`` in its parameter pytree (the
 matrices of the layers, or the weight vector of a linear model). Biases (``"b"``) and batch-norm
@@ -57,9 +57,19 @@ def weight_norm(params) -> jax.Array:
 def max_norm(params, max_value, *, axis: int = 0):
     """Max-norm constraint (Srebro et al. 2005; Srivastava et al. 2014, section 5.1).
 
-    After each step, every weight column whose norm exceeds ``r = max_value`` is rescaled:
-    ``w <- w * min(1, r / ||w||)``; the norm is taken along ``axis`` (0: the incoming weights of
-    each unit for ``w`` of shape (fan_in, fan_out)). Biases are left alone.
+    After each step, every weight column whose norm exceeds ``r = max_value`` is rescaled onto the
+    ball of radius r, and the others are left exactly as they are:
+
+        w_j <- w_j * min(1, r / ||w_j||)
+
+    The norm is taken along ``axis`` — 0 (the default, as Keras's ``MaxNorm``): over the incoming
+    weights of each unit for ``w`` of shape (fan_in, fan_out). Biases are left alone. (Keras
+    computes ``w * clip(||w||, 0, r) / (eps + ||w||)`` with ``eps = 1e-7``, which also shrinks
+    the small columns by a factor ``1 - eps/||w||``.) ``max_value`` may be traced.
+
+    >>> w = jnp.array([[3.0, 0.3], [4.0, 0.4]])      # column norms 5 and 0.5
+    >>> max_norm(w, 2.0).tolist()                      # only the first column is rescaled
+    [[1.2000000476837158, 0.30000001192092896], [1.600000023841858, 0.4000000059604645]]
     """
     ck.positive("max_value", max_value)
     ck.integer("axis", axis)
@@ -72,13 +82,3 @@ def max_norm(params, max_value, *, axis: int = 0):
     if mask is True:
         return project(params)
     return jax.tree.map(lambda w, m: project(w) if m else w, params, mask)
-
-
-def gaussian_noise(x: jax.Array, std, *, key: jax.Array, train: bool = True) -> jax.Array:
-    """Additive noise ``x + N(0, std^2)`` during training (Bishop 1995: input noise acts like a
-    Tikhonov penalty); the identity at evaluation."""
-    ck.non_negative("std", std)
-    if not train:
-        return x
-    ck.prng_key("key", key)
-    return x + jnp.asarray(std, x.dtype) * jax.random.normal(key, x.shape, x.dtype)

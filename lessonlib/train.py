@@ -11,6 +11,14 @@ run's ``params``, ``opt_state`` and ``first_epoch``. On a GPU that
 function runs once over all values; on a CPU, where one XLA execution keeps about one core busy, the
 values are split into one equal chunk per core and the chunks run concurrently (``sweep_workers``).
 
+Two things happen inside the same compiled run when asked: **augmentation** (``augment=``, a
+function ``augment(key, x_batch, hp) -> x_batch`` such as those of ``lessonlib.augment``, applied
+to every minibatch with a key of its own) and **early stopping** (``early_stopping=``, an
+``EarlyStopping`` config: after every epoch the rule of Keras 3's callback, ``lessonlib.stopping``,
+reads the monitored history entry; once it says stop, the remaining epochs leave the parameters
+as they are, and the best epoch's parameters are returned if ``restore_best_weights``). With a
+validation split (``data.with_validation``) every epoch also reports ``val_loss``/``val_acc``.
+
 Everything static (the model, the loss, the number of epochs, the batch size, the optimizer
 *factory*) is part of the compiled function's identity. Pass the same function objects again to
 reuse a compilation (define ``optimizer=`` once, not as a new lambda inside a slider callback).
@@ -42,10 +50,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from lessonlib import _checks as ck
-from lessonlib import _hp, optim
+from lessonlib import _hp, optim, stopping
 from lessonlib.data import Dataset, epoch_batches
 from lessonlib.models import Model
 from lessonlib.regularization import weight_norm
+from lessonlib.stopping import EarlyStopping, early_stopping
+
+__all__ = ["EarlyStopping", "Run", "compile_count", "early_stopping", "fit", "sweep"]
 
 
 class Run(NamedTuple):
@@ -53,15 +64,21 @@ class Run(NamedTuple):
 
     ``history`` maps names to arrays of shape (epochs,) — ``train_loss``, ``test_loss`` (the data
     loss without penalty, on the whole split, in evaluation mode), ``train_acc``/``test_acc`` for
-    classifiers, ``w_norm`` (||w|| of the weights) — plus ``batch_loss`` of shape
-    (epochs, batches_per_epoch) with the training objective of every step. For a ``sweep`` every
-    array gets a leading axis, one row per hyperparameter value.
+    classifiers, ``val_loss``/``val_acc`` when the data has a validation split, ``w_norm`` (||w||
+    of the weights) — plus ``batch_loss`` of shape (epochs, batches_per_epoch) with the training
+    objective of every step. For a ``sweep`` every array gets a leading axis, one row per run.
+
+    With early stopping, ``stop_epoch`` is the epoch (0-based) at whose end the run stopped (-1:
+    it did not) and ``best_epoch`` the epoch whose parameters ``restore_best_weights`` returns;
+    after the stop the history repeats the stop epoch's row (the parameters no longer change).
     """
 
     params: Any
     state: Any
     history: dict[str, np.ndarray]
     opt_state: Any = None  # the optimizer's state after the last step: pass it back to resume
+    stop_epoch: np.ndarray | None = None
+    best_epoch: np.ndarray | None = None
 
     def diverged_at(self) -> np.ndarray:
         """The first epoch (1-based) whose train loss is NaN/inf, or 0 where the run stayed finite."""
@@ -103,6 +120,8 @@ class _Static(NamedTuple):
     optimizer: Callable
     penalty: Callable
     project: Callable | None
+    augment: Callable | None = None
+    stop: tuple[str, str, bool] | None = None  # early stopping: (monitor, mode, restore)
 
 
 def _evaluate(model: Model, params, state, x, y, hp):
@@ -113,9 +132,25 @@ def _evaluate(model: Model, params, state, x, y, hp):
     return metrics
 
 
-def _run(static: _Static, params, state, data: Dataset, key, hp, opt_state=None, first_epoch=0):
+def step_keys(epoch_key: jax.Array, step, steps: int) -> tuple[jax.Array, jax.Array]:
+    """The keys of minibatch ``step`` (0-based) of an epoch with ``steps`` minibatches.
+
+    Within epoch ``e`` (key ``fold_in(key, e)``) the numbers are shared out so that no draw is
+    made twice: 0 shuffles the epoch, ``1 .. steps`` are the model's step keys (dropout masks,
+    hidden noise), ``steps + 1 .. 2 steps`` the augmentation's keys.
+    """
+    return (
+        jax.random.fold_in(epoch_key, step + 1),
+        jax.random.fold_in(epoch_key, steps + 1 + step),
+    )
+
+
+def _run(
+    static: _Static, params, state, data: Dataset, key, hp, opt_state=None, first_epoch=0, rule=None
+):
     model, loss_fn = static.model, LOSSES[static.model.loss]
     n = data.x_train.shape[0]
+    n_steps = n // static.batch_size
     opt = static.optimizer(hp)
     if opt_state is None:  # a fresh run; a resumed one continues its optimizer's state
         opt_state = opt.init(params)
@@ -127,9 +162,12 @@ def _run(static: _Static, params, state, data: Dataset, key, hp, opt_state=None,
     def step(carry, batch):
         params, state, opt_state, ekey = carry
         i, idx = batch
-        skey = jax.random.fold_in(ekey, i + 1)
+        skey, akey = step_keys(ekey, i, n_steps)
+        xb = data.x_train[idx]
+        if static.augment is not None:
+            xb = static.augment(akey, xb, hp)
         (value, state), grads = jax.value_and_grad(objective, has_aux=True)(
-            params, state, data.x_train[idx], data.y_train[idx], skey
+            params, state, xb, data.y_train[idx], skey
         )
         updates, opt_state = opt.update(grads, opt_state, params)
         params = optim.apply_updates(params, updates)
@@ -137,7 +175,7 @@ def _run(static: _Static, params, state, data: Dataset, key, hp, opt_state=None,
             params = static.project(params, hp)
         return (params, state, opt_state, ekey), value
 
-    def epoch(carry, e):
+    def train_epoch(carry, e):
         params, state, opt_state = carry
         ekey = jax.random.fold_in(key, e)
         idx = epoch_batches(jax.random.fold_in(ekey, 0), n, static.batch_size)
@@ -145,31 +183,70 @@ def _run(static: _Static, params, state, data: Dataset, key, hp, opt_state=None,
         (params, state, opt_state, _), batch_loss = jax.lax.scan(
             step, (params, state, opt_state, ekey), (steps, idx)
         )
-        tr = _evaluate(model, params, state, data.x_train, data.y_train, hp)
-        te = _evaluate(model, params, state, data.x_test, data.y_test, hp)
-        row = {f"train_{k}": v for k, v in tr.items()} | {f"test_{k}": v for k, v in te.items()}
+        row = {}
+        for split in ("train", "val", "test"):
+            x, y = getattr(data, f"x_{split}"), getattr(data, f"y_{split}")
+            if x is not None:
+                metrics = _evaluate(model, params, state, x, y, hp)
+                row |= {f"{split}_{k}": v for k, v in metrics.items()}
         row["w_norm"] = weight_norm(params)
         row["batch_loss"] = batch_loss
         return (params, state, opt_state), row
 
     # epochs are numbered from first_epoch, so a resumed run draws the batches it would have drawn
-    (params, state, opt_state), history = jax.lax.scan(
-        epoch, (params, state, opt_state), first_epoch + jnp.arange(static.epochs)
+    epochs = first_epoch + jnp.arange(static.epochs)
+    if static.stop is None:
+        (params, state, opt_state), history = jax.lax.scan(
+            train_epoch, (params, state, opt_state), epochs
+        )
+        return params, state, history, opt_state, None
+
+    monitor, mode, restore = static.stop
+    start = (params, state, opt_state)
+    blank = jax.tree.map(
+        lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(train_epoch, start, epochs[0])[1]
     )
-    return params, state, history, opt_state
+
+    def epoch(carry, e):  # the rule counts this call's epochs from 0 (Keras: from initial_epoch)
+        trained, es, last_row, kept = carry
+        # once stopped, an epoch changes nothing (under vmap both branches run, then one is kept)
+        trained, row = jax.lax.cond(
+            es.stop_epoch >= 0,
+            lambda c, r: (c, r),
+            lambda c, r: train_epoch(c, e),
+            trained,
+            last_row,
+        )
+        es, remember = stopping.update(es, e - first_epoch, row[monitor], rule, mode)
+        if restore:  # Keras's best_weights (BN statistics included), kept in the carry
+            kept = jax.tree.map(lambda a, b: jnp.where(remember, a, b), trained[:2], kept)
+        return (trained, es, row, kept), row
+
+    kept = start[:2] if restore else None
+    (trained, es, _, kept), history = jax.lax.scan(
+        epoch, (start, stopping.init(mode), blank, kept), epochs
+    )
+    params, state = kept if restore else trained[:2]
+    if restore:  # nothing monitored (all epochs before start_from_epoch): Keras restores nothing
+        params, state = jax.tree.map(
+            lambda a, b: jnp.where(es.best_epoch >= 0, a, b), (params, state), trained[:2]
+        )
+    last = jnp.where(es.stop_epoch >= 0, es.stop_epoch, static.epochs - 1)
+    best = jnp.where(es.best_epoch >= 0, es.best_epoch, last)
+    return params, state, history, trained[2], (es.stop_epoch, best)
 
 
 _run_jit = jax.jit(_run, static_argnums=0)
 
 
 @partial(jax.jit, static_argnums=(0, 6, 9))
-def _sweep_jit(static, params, state, data, key, hp, swept, opt_state, first_epoch, stacked):
+def _sweep_jit(static, params, state, data, key, hp, swept, opt_state, first_epoch, stacked, rule):
     axes = {k: (0 if k in swept else None) for k in hp}  # built here: in_axes must be static
     run = 0 if stacked[0] else None  # stacked: params, state, opt_state have a run axis ...
     key_axis = 0 if stacked[1] else None  # ... and so has the key unless all runs share it
-    in_axes = (run, run, None, key_axis, axes, None if opt_state is None else run, None)
+    in_axes = (run, run, None, key_axis, axes, None if opt_state is None else run, None, None)
     return jax.vmap(partial(_run, static), in_axes=in_axes)(
-        params, state, data, key, hp, opt_state, first_epoch
+        params, state, data, key, hp, opt_state, first_epoch, rule
     )
 
 
@@ -186,19 +263,73 @@ def _as_hp(hp: Mapping[str, Any]) -> dict[str, jax.Array]:
     return {k: jnp.asarray(v, jnp.float32) for k, v in hp.items()}
 
 
-def _static(model, epochs, batch_size, optimizer, penalty, project, n, key) -> _Static:
+def _static(
+    model, epochs, batch_size, optimizer, penalty, project, data, key, augment=None, stop=None
+) -> tuple[_Static, stopping.Rule | None]:
+    """The compiled run's static identity, and early stopping's traced numbers (or None)."""
     if not isinstance(model, Model):
         raise TypeError(f"model must be a lessonlib.models.Model, got {type(model).__name__}")
+    if not isinstance(data, Dataset):
+        raise TypeError(f"data must be a lessonlib.data.Dataset, got {type(data).__name__}")
     epochs = ck.positive_int("epochs", epochs)
     batch_size = ck.positive_int("batch_size", batch_size)
+    n = data.x_train.shape[0]
     ck.ordered("batch_size", batch_size, "the number of training examples", n, strict=False)
     ck.prng_key("key", key)
-    for name, fn in (("optimizer", optimizer), ("penalty", penalty), ("project", project)):
+    fns = (("optimizer", optimizer), ("penalty", penalty), ("project", project))
+    for name, fn in (*fns, ("augment", augment)):
         if fn is not None and not callable(fn):
-            raise TypeError(f"{name} must be a function of hp (or None), got {type(fn).__name__}")
-    return _Static(
-        model, epochs, batch_size, optimizer or default_optimizer, penalty or no_penalty, project
+            raise TypeError(f"{name} must be a function (or None), got {type(fn).__name__}")
+    static = _Static(
+        model,
+        epochs,
+        batch_size,
+        optimizer or default_optimizer,
+        penalty or no_penalty,
+        project,
+        augment,
     )
+    if stop is None:
+        return static, None
+    if not isinstance(stop, EarlyStopping):
+        raise TypeError(
+            f"early_stopping must be a train.EarlyStopping(...) (or None), got {type(stop).__name__}"
+        )
+    names = history_names(model, data)
+    if stop.monitor not in names:
+        hint = (
+            " The data has no validation split: hold one out with data.with_validation(ds, n_val)."
+            if stop.monitor.startswith("val_") and data.x_val is None
+            else ""
+        )
+        raise ValueError(
+            f"EarlyStopping(monitor={stop.monitor!r}) names no entry of the history, which has "
+            f"{names}.{hint}"
+        )
+    if stop.monitor.startswith("test_"):
+        warnings.warn(
+            f"early stopping on {stop.monitor!r} chooses the epoch with the test split, so the "
+            "test score is no longer an unbiased estimate: monitor a validation split "
+            "(data.with_validation) instead",
+            UserWarning,
+            stacklevel=3,
+        )
+    mode = stopping.resolve_mode(stop)
+    rule = stopping.rule(
+        patience=stop.patience,
+        min_delta=stop.min_delta,
+        mode=mode,
+        baseline=stop.baseline,
+        start_from_epoch=stop.start_from_epoch,
+    )
+    return static._replace(stop=(stop.monitor, mode, bool(stop.restore_best_weights))), rule
+
+
+def history_names(model: Model, data: Dataset) -> list[str]:
+    """The per-epoch entries of a run's history for this model and data (``batch_loss`` aside)."""
+    metrics = ["loss", "acc"] if model.loss == "xent" else ["loss"]
+    splits = ["train", "val", "test"] if data.x_val is not None else ["train", "test"]
+    return [f"{s}_{m}" for s in splits for m in metrics] + ["w_norm"]
 
 
 # --------------------------------------------------------------------------- the hp contract
@@ -219,6 +350,8 @@ def _components(static: _Static) -> dict[str, Callable]:
     parts["penalty"] = lambda p, s, x, k, h: static.penalty(p, h)
     if static.project is not None:
         parts["projection"] = lambda p, s, x, k, h: static.project(p, h)
+    if static.augment is not None:
+        parts["augmentation"] = lambda p, s, x, k, h: static.augment(k, x, h)
     return parts
 
 
@@ -256,13 +389,25 @@ def fit(
     project: Callable | None = None,
     opt_state=None,
     first_epoch: int = 0,
+    augment: Callable | None = None,
+    early_stopping: EarlyStopping | None = None,
 ) -> Run:
     """Train ``model`` from ``params`` on ``data`` for ``epochs`` epochs of minibatch steps.
 
     Each step minimizes ``loss(model(x), y) + penalty(params, hp)`` with ``optimizer(hp)`` (default:
     SGD with ``hp["lr"]``), then applies ``project(params, hp)`` if given (e.g. a max-norm
     constraint). ``key`` drives the shuffling (``fold_in(key, epoch)``) and the per-step keys of
-    stochastic layers (``fold_in(epoch_key, step + 1)``): the same key gives the same run.
+    stochastic layers and of ``augment`` (``step_keys``): the same key gives the same run.
+
+    ``augment(key, x_batch, hp) -> x_batch`` transforms every training minibatch before the step
+    (e.g. ``lessonlib.augment.shift``; its strength read from ``hp`` so that changing it does not
+    recompile). Evaluation always uses the data as it is.
+
+    ``early_stopping=EarlyStopping(monitor="val_loss", patience=5, ...)`` applies Keras 3's rule
+    after every epoch (``lessonlib.stopping``); after the stop epoch the parameters stay as they
+    are, and with ``restore_best_weights=True`` the best epoch's parameters are returned.
+    ``Run.stop_epoch`` and ``Run.best_epoch`` say what happened; patience, min_delta, baseline and
+    start_from_epoch are traced, so another value reuses the compiled run.
 
     ``hp`` must hold every key those functions read and nothing else: a missing or unread key
     raises ``ValueError`` naming it (see the module docstring).
@@ -283,17 +428,22 @@ def fit(
     >>> run.history["train_loss"].shape
     (100,)
     """
-    static = _static(
-        model, epochs, batch_size, optimizer, penalty, project, data.x_train.shape[0], key
+    static, rule = _static(
+        model, epochs, batch_size, optimizer, penalty, project, data, key, augment, early_stopping
     )
     state, traced_hp = ({} if state is None else state), _as_hp(hp)
     _check_hp(static, params, state, data, key, traced_hp)
-    params, state, history, opt_state = _run_jit(
-        static, params, state, data, key, traced_hp, opt_state, _first_epoch(first_epoch)
+    params, state, history, opt_state, stop = _run_jit(
+        static, params, state, data, key, traced_hp, opt_state, _first_epoch(first_epoch), rule
     )
-    run = Run(params, state, jax.tree.map(np.asarray, history), opt_state)
+    run = _as_run(params, state, history, opt_state, stop)
     _warn_divergence(run.history, hp)
     return run
+
+
+def _as_run(params, state, history, opt_state, stop) -> Run:
+    stop_epoch, best_epoch = (None, None) if stop is None else (np.asarray(a) for a in stop)
+    return Run(params, state, jax.tree.map(np.asarray, history), opt_state, stop_epoch, best_epoch)
 
 
 def sweep(
@@ -312,12 +462,15 @@ def sweep(
     stacked: bool = False,
     opt_state=None,
     first_epoch: int = 0,
+    augment: Callable | None = None,
+    early_stopping: EarlyStopping | None = None,
 ) -> Run:
     """Many runs of ``fit`` in one vmapped, jitted call: one per entry of the vector-valued ``hp``.
 
     Entries of ``hp`` that are 1-D sequences are swept together (they must have equal length K);
     scalars are shared. All runs start from the same ``params`` and use the same ``key``, so they
     differ only in the swept values. Every array of the returned history has a leading axis K.
+    With ``early_stopping`` every run stops at its own epoch (``Run.stop_epoch`` has shape (K,)).
 
     ``stacked=True`` makes it a population: ``params``, ``state`` and ``opt_state`` (if given)
     carry a leading axis K, and so does ``key`` when it is an array of K keys; run ``i`` starts
@@ -327,8 +480,8 @@ def sweep(
 
     >>> # runs = sweep(model, params, ds, key=key, hp={"lr": 0.003, "lam": jnp.linspace(0, 5, 64)}, ...)
     """
-    static = _static(
-        model, epochs, batch_size, optimizer, penalty, project, data.x_train.shape[0], key
+    static, rule = _static(
+        model, epochs, batch_size, optimizer, penalty, project, data, key, augment, early_stopping
     )
     hp = _as_hp(hp)
     if any(v.ndim > 1 for v in hp.values()):
@@ -362,7 +515,7 @@ def sweep(
     def args_of(chunk):
         chunk_hp, rows = chunk
         p, s, o, ky = (*rows, key)[:4] if stacked else (params, state, opt_state, key)
-        return (p, s, data, ky, chunk_hp, swept, o, first_epoch, modes)
+        return (p, s, data, ky, chunk_hp, swept, o, first_epoch, modes, rule)
 
     def one(chunk):
         return jax.block_until_ready(_sweep_jit(static, *args_of(chunk)))
@@ -371,7 +524,7 @@ def sweep(
         outs = [one(chunks[0])]
     else:
         args = args_of(chunks[0])
-        traced = args[:5] + args[6:8]
+        traced = args[:5] + args[6:8] + args[10:]
         signature = (
             static,
             swept,
@@ -385,10 +538,12 @@ def sweep(
         with ThreadPoolExecutor(len(chunks)) as pool:  # XLA releases the GIL while it runs
             outs = list(pool.map(one, chunks))
     if len(outs) == 1:
-        params, state, history, opt_state = outs[0]
+        params, state, history, opt_state, stop = outs[0]
     else:
-        params, state, history, opt_state = jax.tree.map(lambda *xs: jnp.concatenate(xs)[:k], *outs)
-    run = Run(params, state, jax.tree.map(np.asarray, history), opt_state)
+        params, state, history, opt_state, stop = jax.tree.map(
+            lambda *xs: jnp.concatenate(xs)[:k], *outs
+        )
+    run = _as_run(params, state, history, opt_state, stop)
     _warn_divergence(run.history, hp)
     return run
 

@@ -159,7 +159,7 @@ BAD_MINUS_POINT_ONE = [
     (lambda v: regularization.l2_penalty({"w": jnp.ones(2)}, v), "lam must be >= 0, got -0.1"),
     (lambda v: regularization.l1_penalty({"w": jnp.ones(2)}, v), "alpha must be >= 0, got -0.1"),
     (lambda v: regularization.max_norm({"w": jnp.ones((2, 2))}, v), "max_value must be > 0, got -0.1"),
-    (lambda v: regularization.gaussian_noise(jnp.ones(2), v, key=jax.random.key(0)), "std must be >= 0, got -0.1"),
+    (lambda v: layers.gaussian_noise(jnp.ones(2), v, key=jax.random.key(0)), "std must be >= 0, got -0.1"),
 ]  # fmt: skip
 
 

@@ -48,12 +48,3 @@ def test_max_norm_projects_columns():
     np.testing.assert_allclose(out["b"], 10.0)
     with pytest.raises(ValueError, match="max_value"):
         reg.max_norm(w, 0.0)
-
-
-def test_gaussian_noise():
-    x = jnp.zeros(100_000)
-    y = reg.gaussian_noise(x, 0.5, key=jax.random.key(0))
-    assert abs(float(jnp.std(y)) - 0.5) < 0.01
-    assert reg.gaussian_noise(x, 0.5, key=jax.random.key(0), train=False) is x
-    with pytest.raises(ValueError, match="std"):
-        reg.gaussian_noise(x, -1.0, key=jax.random.key(0))
