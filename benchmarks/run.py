@@ -46,7 +46,8 @@ from common import figure, machine, median  # noqa: E402
 DOC = ROOT / "docs" / "benchmarks.md"
 BROWSER_JSON = ROOT / "artifacts" / "browser" / "slider_latency.json"
 JSON_START, JSON_END = "<!-- benchmark-figures", "-->"
-SLIDER_TARGET_MS, BROWSER_TARGET_MS, NOTEBOOK_TARGET_S = 80.0, 300.0, 60.0
+SLIDER_TARGET_MS, NOTEBOOK_TARGET_S = 80.0, 45.0
+BROWSER_FIRST_MS, BROWSER_WORST_MS = 150.0, 300.0  # first visit: median, worst (issue targets)
 SECTIONS = [
     ("ratio", "Ratios (higher is better)"),
     ("slider", "Slider updates, kernel side: retrain + redraw (`Panel.update`), per slider"),
@@ -162,8 +163,17 @@ SLIDER_PROBE = textwrap.dedent(
                 continue
             _borig, _bc0, _bms, _berr = _bw.value, _bcompiles(), [], None
             try:
+                from lessonlib.viz import neighbour as _bnb
+                _bseen = {_borig, _bnb(_bw)}  # shown, or drawn when the panel warmed itself
+            except Exception:
+                _bseen = {_borig}
+            _bfirst, _brev = [], []
+            try:
                 for _bv in _bvals + _bvals[::-1]:
-                    _bms.append(_bp.update(**{_bc: _bv}))
+                    _bt = _bp.update(**{_bc: _bv})
+                    _bms.append(_bt)
+                    (_brev if _bv in _bseen else _bfirst).append(_bt)
+                    _bseen.add(_bv)
             except Exception as _be:
                 _berr = f"{type(_be).__name__}: {_be}"
             finally:
@@ -174,6 +184,7 @@ SLIDER_PROBE = textwrap.dedent(
             _bc1 = _bcompiles()
             _bout[f"{_bname}.{_bc}"] = {
                 "label": getattr(_bw, "description", _bc), "ms": _bms, "error": _berr,
+                "first_ms": _bfirst, "revisit_ms": _brev,
                 "compiles": None if _bc0 is None or _bc1 is None else _bc1 - _bc0,
             }
     print("SLIDER-PROBE " + _bj.dumps(_bout))
@@ -247,18 +258,20 @@ def notebook_figures(chapters: list[Path]) -> tuple[list[dict], list[str]]:
                 notes.append(f"{d.name} {name}: update failed: {s['error']}")
             if not s["ms"]:
                 continue
-            med = median(s["ms"])
-            extra = f"{len(s['ms'])} updates, max {max(s['ms']):.0f} ms"
+            first, revisit = s.get("first_ms") or s["ms"], s.get("revisit_ms") or []
+            extra = f"{len(first)} first visits, max {max(first):.0f} ms"
+            if revisit:
+                extra += f"; {len(revisit)} revisits, median {median(revisit):.0f} ms"
             if s["compiles"]:
                 extra += f", {s['compiles']} compilations"
             figs.append(
                 figure(
-                    f"{d.name}.slider.{name}.median_ms",
-                    f"{d.name} `{name}` ({s['label']})",
-                    med,
+                    f"{d.name}.slider.{name}.first_median_ms",
+                    f"{d.name} `{name}` ({s['label']}), first visits",
+                    median(first),
                     "ms",
                     target=f"<= {SLIDER_TARGET_MS:g} ms",
-                    ok=med <= SLIDER_TARGET_MS,
+                    ok=median(first) <= SLIDER_TARGET_MS,
                     kind="slider",
                     note=extra,
                 )
@@ -317,40 +330,60 @@ def browser_figures(run_harness: bool) -> tuple[list[dict], list[str]]:
             move
         )
     figs = []
-    all_ms = []
+    firsts, revisits, kernel_firsts = [], [], []
     for (chapter, panel, control, label), moves in per.items():
-        ms = [m["browser_ms"] for m in moves if m["browser_ms"] is not None]
-        if not ms:
+        first = [m for m in moves if m.get("visit", "first") == "first" and m["browser_ms"]]
+        again = [m["browser_ms"] for m in moves if m.get("visit") == "revisit" and m["browser_ms"]]
+        if not first:
             continue
-        all_ms += ms
-        med = median(ms)
-        kernel = median([m["kernel_ms"] for m in moves])
+        ms = [m["browser_ms"] for m in first]
+        firsts += ms
+        revisits += again
+        kernel_firsts += [m["kernel_ms"] for m in first]
+        note = f"first visit{'s' if len(ms) > 1 else ''}: kernel side {median([m['kernel_ms'] for m in first]):.0f} ms"
+        if again:
+            note += f"; revisit {median(again):.0f} ms"
         figs.append(
             figure(
-                f"{chapter}.browser.{panel}.{control}.median_ms",
-                f"{chapter} `{panel}.{control}` ({label})",
-                med,
+                f"{chapter}.browser.{panel}.{control}.first_ms",
+                f"{chapter} `{panel}.{control}` ({label}), first visit",
+                median(ms),
                 "ms",
-                target=f"<= {BROWSER_TARGET_MS:g} ms",
-                ok=med <= BROWSER_TARGET_MS,
+                target=f"<= {BROWSER_WORST_MS:g} ms",
+                ok=max(ms) <= BROWSER_WORST_MS,
                 kind="browser",
-                note=f"{len(ms)} moves; kernel side {kernel:.0f} ms",
+                note=note,
             )
         )
-    if all_ms:
-        med = median(all_ms)
-        figs.insert(
-            0,
-            figure(
-                "browser.all.median_ms",
-                f"all sliders ({len(per)} sliders, {len(all_ms)} moves)",
-                med,
-                "ms",
-                target=f"<= {BROWSER_TARGET_MS:g} ms",
-                ok=med <= BROWSER_TARGET_MS,
-                kind="browser",
+    if firsts:
+        summary = [
+            ("browser.first.median_ms", "first visits, median", median(firsts), BROWSER_FIRST_MS),
+            ("browser.first.max_ms", "first visits, worst", max(firsts), BROWSER_WORST_MS),
+            (
+                "browser.first.kernel_median_ms",
+                "first visits, kernel side, median",
+                median(kernel_firsts),
+                SLIDER_TARGET_MS,
             ),
-        )
+        ]
+        if revisits:
+            summary.append(
+                ("browser.revisit.median_ms", "revisits, median", median(revisits), None)
+            )
+        for i, (key, label, value, target) in enumerate(summary):
+            figs.insert(
+                i,
+                figure(
+                    key,
+                    f"all sliders ({len(per)} sliders, {len(firsts)} first visits, "
+                    f"{len(revisits)} revisits): {label}",
+                    value,
+                    "ms",
+                    target=None if target is None else f"<= {target:g} ms",
+                    ok=None if target is None else value <= target,
+                    kind="browser",
+                ),
+            )
     for chapter, seconds in data.get("run_all_s", {}).items():
         figs.append(
             figure(

@@ -82,6 +82,7 @@ def mlp(
     dropout: bool = False,
     batch_norm: str | None = None,
     init: str = "he",
+    masked_width: bool = False,
 ) -> Model:
     """A multilayer perceptron ``sizes[0] -> ... -> sizes[-1]`` for classification (logits out).
 
@@ -89,6 +90,16 @@ def mlp(
       (never on the inputs or the logits).
     - ``batch_norm="before"``: Linear -> BN -> activation (no bias before BN: BN's beta replaces it);
       ``"after"``: Linear -> activation -> BN. BN's keep-rate momentum is ``hp.get("bn_momentum", 0.9)``.
+    - ``masked_width=True``: only the first ``hp["width"]`` units of every hidden layer are used
+      (unit ``j`` is multiplied by ``1[j < width]`` before dropout), so networks of every width up to
+      ``sizes[i]`` share one parameter shape and a whole population of widths is one vmapped run.
+      The masked units get zero gradients; the network equals the narrow one whose weights are the
+      first ``width`` columns (and rows) of these. Note that the init's fan is the full width.
+
+    >>> m = mlp([4, 16, 3], masked_width=True)
+    >>> params, state = m.init(jax.random.key(0))
+    >>> m.apply(params, state, jnp.ones((2, 4)), hp={"width": 5.0})[0].shape
+    (2, 3)
     """
     sizes = [ck.positive_int(f"sizes[{i}]", s) for i, s in enumerate(sizes)]
     ck.check("len(sizes)", len(sizes), lambda v: v >= 2, ">= 2 (input and output widths)")
@@ -129,6 +140,9 @@ def mlp(
             if batch_norm == "after":
                 x, s = _bn(params, state, i, x, train, hp)
                 new_bn.append(s)
+            if masked_width:  # unit j is used iff j < width (a traced float: no recompiles)
+                units = jnp.arange(x.shape[-1], dtype=jnp.float32)
+                x = x * (units < hp["width"]).astype(x.dtype)[None, :]
             if dropout:
                 k = None if key is None else jax.random.fold_in(key, i)
                 x = layers.dropout(x, hp["dropout"], key=k, train=train)

@@ -4,7 +4,10 @@
 epoch) and evaluates train and test metrics after every epoch, so there is no Python loop per step
 and no host sync until the run is over. Float hyperparameters travel in the dict ``hp`` as traced
 arguments: moving a slider from lambda=1 to lambda=3 reuses the compiled run. ``sweep`` vmaps the
-same run over a vector of hyperparameter values — 64 runs in one compiled function. On a GPU that
+same run over a vector of hyperparameter values — 64 runs in one compiled function; with
+``stacked=True`` every run also has its own initial parameters, optimizer state and key (a
+population, see ``lessonlib.search``). A run resumes where another stopped when it is given that
+run's ``params``, ``opt_state`` and ``first_epoch``. On a GPU that
 function runs once over all values; on a CPU, where one XLA execution keeps about one core busy, the
 values are split into one equal chunk per core and the chunks run concurrently (``sweep_workers``).
 
@@ -58,6 +61,7 @@ class Run(NamedTuple):
     params: Any
     state: Any
     history: dict[str, np.ndarray]
+    opt_state: Any = None  # the optimizer's state after the last step: pass it back to resume
 
     def diverged_at(self) -> np.ndarray:
         """The first epoch (1-based) whose train loss is NaN/inf, or 0 where the run stayed finite."""
@@ -109,11 +113,12 @@ def _evaluate(model: Model, params, state, x, y, hp):
     return metrics
 
 
-def _run(static: _Static, params, state, data: Dataset, key, hp):
+def _run(static: _Static, params, state, data: Dataset, key, hp, opt_state=None, first_epoch=0):
     model, loss_fn = static.model, LOSSES[static.model.loss]
     n = data.x_train.shape[0]
     opt = static.optimizer(hp)
-    opt_state = opt.init(params)
+    if opt_state is None:  # a fresh run; a resumed one continues its optimizer's state
+        opt_state = opt.init(params)
 
     def objective(p, s, xb, yb, k):
         out, new_s = model.apply(p, s, xb, key=k, train=True, hp=hp)
@@ -147,21 +152,29 @@ def _run(static: _Static, params, state, data: Dataset, key, hp):
         row["batch_loss"] = batch_loss
         return (params, state, opt_state), row
 
-    (params, state, _), history = jax.lax.scan(
-        epoch, (params, state, opt_state), jnp.arange(static.epochs)
+    # epochs are numbered from first_epoch, so a resumed run draws the batches it would have drawn
+    (params, state, opt_state), history = jax.lax.scan(
+        epoch, (params, state, opt_state), first_epoch + jnp.arange(static.epochs)
     )
-    return params, state, history
+    return params, state, history, opt_state
 
 
 _run_jit = jax.jit(_run, static_argnums=0)
 
 
-@partial(jax.jit, static_argnums=(0, 6))
-def _sweep_jit(static: _Static, params, state, data, key, hp, swept: tuple[str, ...]):
+@partial(jax.jit, static_argnums=(0, 6, 9))
+def _sweep_jit(static, params, state, data, key, hp, swept, opt_state, first_epoch, stacked):
     axes = {k: (0 if k in swept else None) for k in hp}  # built here: in_axes must be static
-    return jax.vmap(partial(_run, static), in_axes=(None, None, None, None, axes))(
-        params, state, data, key, hp
+    run = 0 if stacked[0] else None  # stacked: params, state, opt_state have a run axis ...
+    key_axis = 0 if stacked[1] else None  # ... and so has the key unless all runs share it
+    in_axes = (run, run, None, key_axis, axes, None if opt_state is None else run, None)
+    return jax.vmap(partial(_run, static), in_axes=in_axes)(
+        params, state, data, key, hp, opt_state, first_epoch
     )
+
+
+def _first_epoch(first_epoch) -> jax.Array:
+    return jnp.asarray(ck.integer("first_epoch", first_epoch, min_value=0), jnp.int32)
 
 
 def _as_hp(hp: Mapping[str, Any]) -> dict[str, jax.Array]:
@@ -241,6 +254,8 @@ def fit(
     optimizer: Callable | None = None,
     penalty: Callable | None = None,
     project: Callable | None = None,
+    opt_state=None,
+    first_epoch: int = 0,
 ) -> Run:
     """Train ``model`` from ``params`` on ``data`` for ``epochs`` epochs of minibatch steps.
 
@@ -251,6 +266,10 @@ def fit(
 
     ``hp`` must hold every key those functions read and nothing else: a missing or unread key
     raises ``ValueError`` naming it (see the module docstring).
+
+    To resume a run, pass its ``params``, ``state``, ``Run.opt_state`` and the number of epochs
+    it has done as ``first_epoch``: 4 epochs and then 4 more give the 8-epoch run, step for step
+    (epoch ``e`` always shuffles with ``fold_in(key, e)``).
 
     A run whose loss becomes NaN or inf (e.g. a learning rate that is too large) is not an error:
     its history holds the non-finite values, ``Run.diverged_at()`` says when, and a warning names
@@ -269,8 +288,10 @@ def fit(
     )
     state, traced_hp = ({} if state is None else state), _as_hp(hp)
     _check_hp(static, params, state, data, key, traced_hp)
-    params, state, history = _run_jit(static, params, state, data, key, traced_hp)
-    run = Run(params, state, jax.tree.map(np.asarray, history))
+    params, state, history, opt_state = _run_jit(
+        static, params, state, data, key, traced_hp, opt_state, _first_epoch(first_epoch)
+    )
+    run = Run(params, state, jax.tree.map(np.asarray, history), opt_state)
     _warn_divergence(run.history, hp)
     return run
 
@@ -288,6 +309,9 @@ def sweep(
     optimizer: Callable | None = None,
     penalty: Callable | None = None,
     project: Callable | None = None,
+    stacked: bool = False,
+    opt_state=None,
+    first_epoch: int = 0,
 ) -> Run:
     """Many runs of ``fit`` in one vmapped, jitted call: one per entry of the vector-valued ``hp``.
 
@@ -295,47 +319,76 @@ def sweep(
     scalars are shared. All runs start from the same ``params`` and use the same ``key``, so they
     differ only in the swept values. Every array of the returned history has a leading axis K.
 
+    ``stacked=True`` makes it a population: ``params``, ``state`` and ``opt_state`` (if given)
+    carry a leading axis K, and so does ``key`` when it is an array of K keys; run ``i`` starts
+    from row ``i`` of each, and ``hp`` may then be all scalars. Run ``i`` is exactly ``fit`` with
+    row ``i`` of everything. One shared key (same batches, same dropout masks in every run: common
+    random numbers) is also faster: the first layer's products become one wide matrix product.
+
     >>> # runs = sweep(model, params, ds, key=key, hp={"lr": 0.003, "lam": jnp.linspace(0, 5, 64)}, ...)
     """
     static = _static(
         model, epochs, batch_size, optimizer, penalty, project, data.x_train.shape[0], key
     )
     hp = _as_hp(hp)
+    if any(v.ndim > 1 for v in hp.values()):
+        raise ValueError("hp entries must be scalars or 1-D sequences")
     sizes = {k: v.shape[0] for k, v in hp.items() if v.ndim == 1}
-    if not sizes:
+    state = {} if state is None else state
+    modes = (bool(stacked), bool(stacked) and _is_key_array(key))
+    per_run = (params, state, opt_state) + ((key,) if modes[1] else ()) if stacked else ()
+    if stacked:
+        rows = {np.shape(leaf)[:1] for leaf in jax.tree.leaves(per_run)}
+        if len(rows) != 1 or () in rows:
+            raise ValueError(
+                "stacked=True needs params, state, opt_state (and key, unless one key is shared) "
+                f"with one leading axis of runs, of equal lengths; got leading axes {sorted(rows)}"
+            )
+        sizes["(stacked runs)"] = rows.pop()[0]
+    elif not sizes:
         raise ValueError("sweep needs at least one hp entry that is a 1-D sequence of values")
     if len(set(sizes.values())) != 1:
         raise ValueError(f"swept hp entries must have equal lengths, got {sizes}")
-    if any(v.ndim > 1 for v in hp.values()):
-        raise ValueError("hp entries must be scalars or 1-D sequences")
-    state = {} if state is None else state
-    swept, k = tuple(sorted(sizes)), next(iter(sizes.values()))
-    _check_hp(static, params, state, data, key, hp, swept)
-    chunks = _chunk_hp(hp, swept, k, sweep_workers(k))
+    swept = tuple(sorted(k for k in sizes if k in hp))
+    k, first_epoch = next(iter(sizes.values())), _first_epoch(first_epoch)
+    if stacked:  # the contract is checked on one run: row 0 of everything per run
+        row0 = jax.tree.map(lambda leaf: leaf[0], per_run)
+        _check_hp(static, row0[0], row0[1], data, row0[3] if modes[1] else key, hp, swept)
+    else:
+        _check_hp(static, params, state, data, key, hp, swept)
+    n = sweep_workers(k)
+    chunks = list(zip(_chunk_hp(hp, swept, k, n), _chunk_rows(per_run, k, n), strict=True))
 
-    def one(chunk_hp):
-        return jax.block_until_ready(_sweep_jit(static, params, state, data, key, chunk_hp, swept))
+    def args_of(chunk):
+        chunk_hp, rows = chunk
+        p, s, o, ky = (*rows, key)[:4] if stacked else (params, state, opt_state, key)
+        return (p, s, data, ky, chunk_hp, swept, o, first_epoch, modes)
+
+    def one(chunk):
+        return jax.block_until_ready(_sweep_jit(static, *args_of(chunk)))
 
     if len(chunks) == 1:
         outs = [one(chunks[0])]
     else:
-        args = (params, state, data, key, chunks[0])
+        args = args_of(chunks[0])
+        traced = args[:5] + args[6:8]
         signature = (
             static,
             swept,
-            jax.tree.structure(args),
-            tuple(map(np.shape, jax.tree.leaves(args))),
+            modes,
+            jax.tree.structure(traced),
+            tuple(map(np.shape, jax.tree.leaves(traced))),
         )
         if signature not in _compiled:  # compile here, once, so that the threads only run it
-            _sweep_jit.lower(static, *args, swept).compile()
+            _sweep_jit.lower(static, *args).compile()
             _compiled.add(signature)
         with ThreadPoolExecutor(len(chunks)) as pool:  # XLA releases the GIL while it runs
             outs = list(pool.map(one, chunks))
     if len(outs) == 1:
-        params, state, history = outs[0]
+        params, state, history, opt_state = outs[0]
     else:
-        params, state, history = jax.tree.map(lambda *xs: jnp.concatenate(xs)[:k], *outs)
-    run = Run(params, state, jax.tree.map(np.asarray, history))
+        params, state, history, opt_state = jax.tree.map(lambda *xs: jnp.concatenate(xs)[:k], *outs)
+    run = Run(params, state, jax.tree.map(np.asarray, history), opt_state)
     _warn_divergence(run.history, hp)
     return run
 
@@ -374,6 +427,27 @@ def _chunk_hp(hp: dict, swept: tuple[str, ...], k: int, n: int) -> list[dict]:
         {**hp, **{name: v[i * size : (i + 1) * size] for name, v in padded.items()}}
         for i in range(n)
     ]
+
+
+def _is_key_array(key) -> bool:
+    """True for an array of keys (``jax.random.split(key, K)``), False for a single key."""
+    if jax.dtypes.issubdtype(getattr(key, "dtype", None), jax.dtypes.prng_key):
+        return np.ndim(key) == 1
+    return np.ndim(key) == 2  # legacy uint32[K, 2] keys
+
+
+def _chunk_rows(tree, k: int, n: int) -> list:
+    """``tree`` (leaves with a leading axis ``k``) cut like ``_chunk_hp``: ``n`` equal chunks,
+    the last padded by repeating its last row."""
+    if n == 1:
+        return [tree]
+    size = -(-k // n)
+
+    def pad(x):
+        return jnp.concatenate([x, jnp.repeat(x[-1:], size * n - k, axis=0)])
+
+    padded = jax.tree.map(pad, tree)
+    return [jax.tree.map(lambda x, i=i: x[i * size : (i + 1) * size], padded) for i in range(n)]
 
 
 def diverged_at(history: Mapping[str, np.ndarray]) -> np.ndarray:

@@ -58,3 +58,40 @@ def test_linear_regression_init_matches_d2l():
     params, state = models.linear_regression(1000).init(jax.random.key(0))
     assert abs(float(jnp.std(params["w"])) - 1.0) < 0.1 and float(params["b"]) == 0.0
     assert state == {}
+
+
+@pytest.mark.parametrize("width", [1, 5, 16])
+def test_masked_width_equals_the_narrow_network(width):
+    """Masking units >= width of a 16-unit layer is the width-unit network with sliced weights."""
+    wide = models.mlp([4, 16, 16, 3], masked_width=True)
+    narrow = models.mlp([4, width, width, 3])
+    params, _ = wide.init(jax.random.key(0))
+    params["dense"][0]["b"] = jnp.linspace(-1.0, 1.0, 16)  # nonzero biases of masked units too
+    d = params["dense"]
+    sliced = {
+        "dense": [
+            {"w": d[0]["w"][:, :width], "b": d[0]["b"][:width]},
+            {"w": d[1]["w"][:width, :width], "b": d[1]["b"][:width]},
+            {"w": d[2]["w"][:width, :], "b": d[2]["b"]},
+        ]
+    }
+    x = jax.random.normal(jax.random.key(1), (6, 4))
+    out_wide, _ = wide.apply(params, {}, x, hp={"width": jnp.float32(width)})
+    out_narrow, _ = narrow.apply(sliced, {}, x)
+    np.testing.assert_allclose(out_wide, out_narrow, rtol=1e-5, atol=1e-6)
+
+    def loss(p):
+        return jnp.sum(wide.apply(p, {}, x, hp={"width": jnp.float32(width)})[0] ** 2)
+
+    grads = jax.grad(loss)(params)
+    assert not np.any(np.asarray(grads["dense"][0]["w"][:, width:]))  # masked units never learn
+    assert not np.any(np.asarray(grads["dense"][2]["w"][width:, :]))
+
+
+def test_masked_width_is_traced():
+    model = models.mlp([4, 8, 2], masked_width=True)
+    params, _ = model.init(jax.random.key(0))
+    f = jax.jit(lambda w: model.apply(params, {}, jnp.ones((1, 4)), hp={"width": w})[0])
+    f(jnp.float32(2.0))
+    f(jnp.float32(7.0))
+    assert f._cache_size() == 1

@@ -412,3 +412,83 @@ def test_slider_moves_with_the_hp_check_cost_a_lookup_and_never_recompile(d2l, m
         train.fit(model, params, ds, hp={"lr": lr, "lam": lam}, **kw)
     assert train.compile_count() == before
     assert traced == []  # the verdict was cached: no tracing per slider move
+
+
+# ----------------------------------------------------------------------- populations and resuming
+
+
+def momentum(hp):
+    from lessonlib import optim
+
+    return optim.sgd(hp["lr"], momentum=0.9)
+
+
+@pytest.fixture(scope="module")
+def moons_dropout():
+    ds = data.toy_2d("moons", 120, seed=0, noise=0.2)
+    model = models.mlp([2, 8, 2], dropout=True)
+    return ds, model
+
+
+def test_stacked_sweep_equals_separate_fits(moons_dropout, monkeypatch):
+    """Each run of a population has its own parameters, key and hyperparameters."""
+    monkeypatch.setenv("LESSONLIB_SWEEP_WORKERS", "2")  # chunked: the padding must not leak
+    ds, model = moons_dropout
+    k = 3
+    inits = [model.init(jax.random.key(10 + i))[0] for i in range(k)]
+    params = jax.tree.map(lambda *xs: jnp.stack(xs), *inits)
+    keys = jax.random.split(jax.random.key(5), k)
+    lrs = jnp.array([0.05, 0.1, 0.3], jnp.float32)
+    kw = dict(epochs=3, batch_size=20, optimizer=momentum)
+    pop = train.sweep(
+        model, params, ds, key=keys, hp={"lr": lrs, "dropout": 0.2}, stacked=True, **kw
+    )
+    assert pop.history["test_acc"].shape == (k, 3)
+    for i in range(k):
+        one = train.fit(model, inits[i], ds, key=keys[i], hp={"lr": lrs[i], "dropout": 0.2}, **kw)
+        for name in ("train_loss", "test_loss", "test_acc"):
+            np.testing.assert_allclose(pop.history[name][i], one.history[name], rtol=1e-5)
+        np.testing.assert_allclose(
+            pop.params["dense"][0]["w"][i], one.params["dense"][0]["w"], rtol=1e-5, atol=1e-6
+        )
+        np.testing.assert_allclose(
+            pop.opt_state[0].trace["dense"][1]["w"][i],
+            one.opt_state[0].trace["dense"][1]["w"],
+            rtol=1e-5,
+            atol=1e-6,
+        )
+
+
+def test_stacked_sweep_with_shared_hp_and_its_errors(moons_dropout):
+    ds, model = moons_dropout
+    params = jax.tree.map(lambda x: jnp.stack([x, x]), model.init(jax.random.key(0))[0])
+    keys = jax.random.split(jax.random.key(1), 2)
+    kw = dict(hp={"lr": 0.1, "dropout": 0.0}, epochs=2, batch_size=20)
+    run = train.sweep(model, params, ds, key=keys, stacked=True, **kw)
+    # same start, two keys: two different runs
+    assert not np.allclose(run.history["train_loss"][0], run.history["train_loss"][1])
+    with pytest.raises(ValueError, match="leading axis"):
+        train.sweep(model, params, ds, key=jax.random.split(keys[0], 3), stacked=True, **kw)
+
+
+def test_resume_equals_one_long_run(moons_dropout):
+    """4 epochs, then 4 more from the returned params and optimizer state == 8 epochs at once."""
+    ds, model = moons_dropout
+    params, _ = model.init(jax.random.key(0))
+    kw = dict(key=jax.random.key(3), hp={"lr": 0.1, "dropout": 0.3}, batch_size=20)
+    kw["optimizer"] = momentum
+    whole = train.fit(model, params, ds, epochs=8, **kw)
+    first = train.fit(model, params, ds, epochs=4, **kw)
+    second = train.fit(
+        model, first.params, ds, epochs=4, opt_state=first.opt_state, first_epoch=4, **kw
+    )
+    joined = np.concatenate([first.history["test_loss"], second.history["test_loss"]])
+    np.testing.assert_allclose(joined, whole.history["test_loss"], rtol=1e-5)
+    np.testing.assert_allclose(
+        second.params["dense"][0]["w"], whole.params["dense"][0]["w"], rtol=1e-5, atol=1e-6
+    )
+    # without the optimizer state, momentum restarts from zero: a different run
+    fresh = train.fit(model, first.params, ds, epochs=4, first_epoch=4, **kw)
+    assert not np.allclose(fresh.history["test_loss"], second.history["test_loss"], rtol=1e-5)
+    with pytest.raises(ValueError, match="first_epoch"):
+        train.fit(model, params, ds, epochs=1, first_epoch=-1, **kw)

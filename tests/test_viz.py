@@ -103,3 +103,64 @@ def test_sliders_fire_on_release():
     log = viz.log_slider("lambda", value=3.0, min_exp=-3, max_exp=2)
     assert not s.continuous_update and not log.continuous_update
     assert log.min == -3 and log.max == 2 and log.value == pytest.approx(3.0)
+
+
+def test_neighbour_values_stay_on_the_control():
+    import ipywidgets as widgets
+
+    s = viz.slider("lr", value=0.5, min=0.0, max=1.0, step=0.1)
+    assert viz.neighbour(s) == pytest.approx(0.4)
+    s.value = 0.0
+    assert viz.neighbour(s) == pytest.approx(0.1)  # at the minimum: one step up
+    log = viz.log_slider("lambda", value=1.0, min_exp=-2, max_exp=0, step=0.5)
+    assert viz.neighbour(log) == pytest.approx(10**-0.5)
+    ints = widgets.IntSlider(value=3, min=3, max=9, step=2)
+    assert viz.neighbour(ints) == 5 and isinstance(viz.neighbour(ints), int)
+    drop = widgets.Dropdown(options=[("a", 1), ("b", 2), ("c", 3)], value=1)
+    assert viz.neighbour(drop) == 2
+    drop.value = 3
+    assert viz.neighbour(drop) == 2
+    assert viz.neighbour(widgets.Checkbox(value=True)) is False
+    assert viz.neighbour(widgets.Dropdown(options=["only"])) is None
+    assert viz.neighbour(widgets.Text("x")) is None
+
+
+def test_the_panel_warms_itself_without_showing_or_counting_it():
+    calls = []
+    fig, (ax,) = viz.figure()
+    ax.set(xlim=(0, 1), ylim=(0, 4))
+    (line,) = ax.plot([], [], animated=True)
+
+    def draw(k, shape):
+        calls.append((k, shape))
+        line.set_data([0, 1], [k, k if shape == "flat" else 0])
+
+    controls = dict(
+        k=viz.slider("k", value=2.0, min=1.0, max=3.0, step=0.5),
+        shape=__import__("ipywidgets").Dropdown(options=["flat", "down"], value="flat"),
+    )
+    panel = viz.Panel(fig, draw, **controls)
+    # shown once; then one draw per control at a neighbour, then the current values again
+    assert calls == [(2.0, "flat"), (1.5, "flat"), (2.0, "down"), (2.0, "flat")]
+    assert len(panel.times_ms) == 1 and panel.warm_ms > 0
+    warmed = viz.to_png(fig, draw=False)
+    cold_fig, (cold_ax,) = viz.figure()
+    cold_ax.set(xlim=(0, 1), ylim=(0, 4))
+    (cold_line,) = cold_ax.plot([], [], animated=True)
+
+    def cold_draw(k, shape):
+        cold_line.set_data([0, 1], [k, k if shape == "flat" else 0])
+
+    cold = viz.Panel(
+        cold_fig,
+        cold_draw,
+        warm=False,
+        k=viz.slider("k", value=2.0, min=1.0, max=3.0, step=0.5),
+        shape=__import__("ipywidgets").Dropdown(options=["flat", "down"], value="flat"),
+    )
+    assert cold.warm_ms == 0
+    # after warming, the figure and its blitting background are those of the current values
+    assert warmed == viz.to_png(cold_fig, draw=False)
+    panel.update(k=3.0)
+    cold.update(k=3.0)
+    assert viz.to_png(fig, draw=False) == viz.to_png(cold_fig, draw=False)

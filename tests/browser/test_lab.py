@@ -246,6 +246,8 @@ def _move_every_slider(lab: LabPage, probe: KernelProbe, chapter: str, log) -> N
                         "control": control,
                         "label": info["label"],
                         "value": value,
+                        # forward: a value this page never showed; back: the one it showed
+                        "visit": "revisit" if back else "first",
                         "browser_ms": None if browser_ms is None else round(browser_ms, 1),
                         "kernel_ms": round(new_state[name]["last_ms"], 1),
                     }

@@ -1,4 +1,5 @@
-"""Fixtures for the grader tests: a course folder, submissions, and a throwaway PostgreSQL server.
+"""Fixtures for the grader tests: a course folder, submissions, and gradebook URLs (SQLite and the
+throwaway PostgreSQL server of ``tests/conftest.py``).
 
 The end-to-end tests use chapter 01 (``notebooks/01_weight_decay``) when it exists, and the
 small test chapter 99 in ``fixtures/`` otherwise (registered as ``lessonlib.exercises.ch99``);
@@ -9,15 +10,10 @@ value) in a fraction of the time.
 from __future__ import annotations
 
 import copy
-import glob
 import importlib.util
 import os
 import shutil
-import socket
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 import nbformat
@@ -138,80 +134,8 @@ def write_submission(
 
 
 # --------------------------------------------------------------------------- PostgreSQL
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _as_user(cmd: list[str]) -> list[str]:
-    """initdb refuses to run as root: run the server as nobody when we are root."""
-    if os.geteuid() == 0:
-        return ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--", *cmd]
-    return cmd
-
-
-@pytest.fixture(scope="session")
-def postgres_url():
-    """A throwaway PostgreSQL cluster on a loopback port, stopped after the session."""
-    bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    if not bins:
-        pytest.fail(
-            "PostgreSQL is not installed, so the gradebook cannot be tested against it: install "
-            "it with `sudo apt-get install -y postgresql` (or run `make test` as root, which runs "
-            "tools/system_deps.sh)"
-        )
-    bindir = Path(bins[-1]).parent
-    base = Path(tempfile.mkdtemp(prefix="lessonlib-pg-"))
-    data, sock = base / "data", base / "sock"
-    sock.mkdir()
-    os.chmod(base, 0o755)
-    if os.geteuid() == 0:
-        for p in (base, sock):
-            os.chown(p, 65534, 65534)
-    port = _free_port()
-    env = {**os.environ, "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8"}
-    subprocess.run(
-        _as_user(
-            [str(bindir / "initdb"), "-D", str(data), "-U", "grader", "--auth=trust", "-E", "UTF8"]
-        ),
-        check=True,
-        capture_output=True,
-        env=env,
-    )
-    log = base / "server.log"
-    if os.geteuid() == 0:
-        log.touch()
-        os.chown(log, 65534, 65534)
-    opts = f"-p {port} -k {sock} -h 127.0.0.1 -c fsync=off"
-    subprocess.run(
-        _as_user(
-            [str(bindir / "pg_ctl"), "-D", str(data), "-o", opts, "-l", str(log), "-w", "start"]
-        ),
-        check=True,
-        capture_output=True,
-        env=env,
-    )
-    url = f"postgresql://grader@127.0.0.1:{port}/postgres"
-    try:
-        import psycopg2
-
-        for _ in range(50):
-            try:
-                psycopg2.connect(url).close()
-                break
-            except psycopg2.OperationalError:
-                time.sleep(0.2)
-        yield url
-    finally:
-        subprocess.run(
-            _as_user([str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
-            capture_output=True,
-            env=env,
-        )
-        shutil.rmtree(base, ignore_errors=True)
+# The throwaway server (``postgres_url``) lives in ``tests/conftest.py``: chapter 08's shared optuna
+# study is tested against it too.
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -1,0 +1,259 @@
+"""Chapter 08 benchmark: 64 configurations of the chapter's search, as one population vs one by one.
+
+The configurations are 64 random draws of the chapter's search space (learning rate log-uniform in
+[0.001, 1], hidden width 8..64, L2 penalty log-uniform in [1e-6, 0.1]) for its MLP 64-64-10 on
+digits (1,077 training and 360 validation images, SGD, batch 64), each evaluated on both splits
+after every epoch. They run as
+
+- one population: ``search.train_to`` on 64 stacked initializations, one vmapped ``train.sweep``
+  call (the width a mask over 64 units, every float hyperparameter traced);
+- 64 ``train.fit`` calls one after another with the same masked model (compiled once);
+- 64 ``train.fit`` calls with a model built for each width (``models.mlp([64, w, 10])``): what a
+  loop without the mask costs, a compilation for every new width included;
+- 64 eager PyTorch runs, written the way Dive into Deep Learning writes its MLP (``nn.Sequential``,
+  a shuffled ``DataLoader``, ``torch.optim.SGD``, the L2 penalty added to the loss, an evaluation
+  of both splits after every epoch), starting from the same weights.
+
+Every side trains the same number of epochs (``EPOCHS``, fewer than the chapter's 27 so that the
+eager side stays short); the work per epoch is the same, so the ratios carry over.
+"""
+
+from __future__ import annotations
+
+import time
+
+import jax
+import numpy as np
+from common import figure, median, timings_ms
+
+from lessonlib import models, search, train
+from lessonlib.demos import ch08_search as demo
+
+K = 64
+EPOCHS = 5
+TARGET_FIT, TARGET_TORCH = 5.0, 20.0
+
+
+def _setup():
+    val_data, _ = demo.search_data()
+    setup = demo.search_setup(val_data)
+    hp = search.sample(demo.SPACE, key=jax.random.key(0), n=K)
+    return setup, hp
+
+
+def population(setup, hp):
+    pop = search.train_to(setup, search.population(setup, hp, key=jax.random.key(1)), EPOCHS)
+    return pop.history
+
+
+def _inits():
+    init_key, train_key = jax.random.split(jax.random.key(1))
+    init = jax.jit(demo.MODEL.init)
+    return [init(jax.random.fold_in(init_key, i))[0] for i in range(K)], train_key
+
+
+def fit_calls(setup, hp, inits, train_key):
+    out = []
+    for i in range(len(hp["lr"])):
+        run = train.fit(
+            demo.MODEL,
+            inits[i],
+            setup.data,
+            key=train_key,
+            hp={k: v[i] for k, v in hp.items()},
+            epochs=EPOCHS,
+            batch_size=demo.BATCH,
+            penalty=demo.l2,
+        )
+        out.append(run.history["test_acc"])
+    return out
+
+
+def _narrow(params, w):
+    d = params["dense"]
+    return {
+        "dense": [
+            {"w": d[0]["w"][:, :w], "b": d[0]["b"][:w]},
+            {"w": d[1]["w"][:w], "b": d[1]["b"]},
+        ]
+    }
+
+
+def fit_per_width(setup, hp, inits, train_key):
+    """A new model per width, as a loop without the mask would build it (each width compiles)."""
+    out, built = [], {}
+    for i in range(K):
+        w = int(hp["width"][i])
+        model = built.setdefault(w, models.mlp([demo.SIZES[0], w, demo.SIZES[2]]))
+        run = train.fit(
+            model,
+            _narrow(inits[i], w),
+            setup.data,
+            key=train_key,
+            hp={"lr": hp["lr"][i], "lam": hp["lam"][i]},
+            epochs=EPOCHS,
+            batch_size=demo.BATCH,
+            penalty=demo.l2,
+        )
+        out.append(run.history["test_acc"])
+    return out
+
+
+def torch_run(ds, params, lr, lam, *, epochs=EPOCHS, device="cpu", seed=0):
+    """d2l's concise MLP with the L2 penalty in the loss, evaluated on both splits every epoch."""
+    import torch
+    from torch import nn
+    from torch.utils.data import DataLoader, TensorDataset
+
+    torch.manual_seed(seed)
+    x_tr = torch.tensor(np.asarray(ds.x_train), device=device)
+    y_tr = torch.tensor(np.asarray(ds.y_train), dtype=torch.long, device=device)
+    x_va = torch.tensor(np.asarray(ds.x_test), device=device)
+    y_va = torch.tensor(np.asarray(ds.y_test), dtype=torch.long, device=device)
+    train_iter = DataLoader(
+        TensorDataset(x_tr, y_tr), batch_size=demo.BATCH, shuffle=True, drop_last=True
+    )
+    d = params["dense"]
+    net = nn.Sequential(
+        nn.Linear(*np.shape(d[0]["w"])), nn.ReLU(), nn.Linear(*np.shape(d[1]["w"]))
+    ).to(device)
+    with torch.no_grad():  # the same starting point as lessonlib's runs
+        for layer, dense in zip(net[::2], d, strict=True):
+            layer.weight.copy_(torch.tensor(np.asarray(dense["w"]).T))
+            layer.bias.copy_(torch.tensor(np.asarray(dense["b"])))
+    loss = nn.CrossEntropyLoss()
+    trainer = torch.optim.SGD(net.parameters(), lr=float(lr))
+    history = np.zeros((epochs, 4), np.float32)
+    for epoch in range(epochs):
+        net.train()
+        for X, y in train_iter:
+            trainer.zero_grad()
+            penalty = float(lam) / 2 * sum((layer.weight**2).sum() for layer in net[::2])
+            (loss(net(X), y) + penalty).backward()
+            trainer.step()
+        net.eval()
+        with torch.no_grad():
+            for j, (x, y) in enumerate(((x_tr, y_tr), (x_va, y_va))):
+                out = net(x)
+                history[epoch, 2 * j] = loss(out, y).item()
+                history[epoch, 2 * j + 1] = (out.argmax(1) == y).float().mean().item()
+    return history
+
+
+def torch_runs(setup, hp, inits, device):
+    return [
+        torch_run(
+            setup.data,
+            _narrow(inits[i], int(hp["width"][i])),
+            hp["lr"][i],
+            hp["lam"][i],
+            device=device,
+        )
+        for i in range(K)
+    ]
+
+
+def bench(*, repeats: int = 3) -> dict:
+    setup, hp = _setup()
+    inits, train_key = _inits()
+    figs, notes = [], []
+    try:
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    except ImportError:
+        torch = None
+        notes.append("torch is not installed: the PyTorch column is skipped (`make bench`).")
+
+    start = time.perf_counter()
+    jax.block_until_ready(population(setup, hp))
+    compile_ms = (time.perf_counter() - start) * 1000
+    pop_ms = median(timings_ms(lambda: population(setup, hp), repeats=repeats, warmup=0))
+    fit_calls(setup, {k: v[:1] for k, v in hp.items()}, inits, train_key)  # compile once
+    fit_ms = median(timings_ms(lambda: fit_calls(setup, hp, inits, train_key), repeats=1, warmup=0))
+    per_width_ms = median(
+        timings_ms(lambda: fit_per_width(setup, hp, inits, train_key), repeats=1, warmup=0)
+    )
+    widths = len(np.unique(hp["width"]))
+    torch_ms = torch_threads = None
+    if torch is not None:
+        torch_run(setup.data, inits[0], 0.1, 0.0, epochs=1, device=device)  # warm up the kernels
+        # PyTorch at its default thread count and at one thread: tiny layers often run faster on
+        # one (no OpenMP hand-offs), and on a busy machine much faster. The better one counts.
+        default_threads, per_threads = torch.get_num_threads(), {}
+        for threads in sorted({default_threads, 1}):
+            torch.set_num_threads(threads)
+            per_threads[threads] = median(
+                timings_ms(lambda: torch_runs(setup, hp, inits, device), repeats=1, warmup=0)
+            )
+        torch.set_num_threads(default_threads)
+        torch_threads = min(per_threads, key=per_threads.get)
+        torch_ms = per_threads[torch_threads]
+        notes.append(
+            "eager PyTorch, 64 runs: "
+            + ", ".join(f"{ms / 1000:.1f} s with {t} thread(s)" for t, ms in per_threads.items())
+            + " (the ratio uses the faster)"
+        )
+
+    what = f"{K} configurations of the chapter's MLP (digits, {EPOCHS} epochs)"
+    figs.append(
+        figure(
+            "ch08.population.speedup_vs_fit",
+            f"{what}: one population vs {K} fit calls of the masked model (compiled once)",
+            fit_ms / pop_ms,
+            "x",
+            target=f">= {TARGET_FIT:g}x",
+            ok=fit_ms / pop_ms >= TARGET_FIT,
+            kind="ratio",
+            note="both sides compute the same arithmetic; on a CPU the population adds the cores",
+        )
+    )
+    figs.append(
+        figure(
+            "ch08.population.speedup_vs_fit_per_width",
+            f"{what}: one population (compile included) vs {K} fit calls with a model per width",
+            per_width_ms / (pop_ms + compile_ms),
+            "x",
+            kind="ratio",
+            note=f"{widths} distinct widths, each a new compilation on the fit side",
+        )
+    )
+    if torch_ms is not None:
+        figs.append(
+            figure(
+                "ch08.population.speedup_vs_torch",
+                f"{what}: one population vs {K} eager PyTorch runs (d2l style)",
+                torch_ms / pop_ms,
+                "x",
+                target=f">= {TARGET_TORCH:g}x",
+                ok=torch_ms / pop_ms >= TARGET_TORCH,
+                kind="ratio",
+                note=f"PyTorch at {torch_threads} thread(s), its faster setting here",
+            )
+        )
+    figs += [
+        figure("ch08.population.ms", f"population of {K} (compiled)", pop_ms, "ms"),
+        figure(
+            "ch08.population.compile_ms", "population, first call (compile + run)", compile_ms, "ms"
+        ),
+        figure("ch08.fit_calls.ms", f"{K} fit calls, masked model", fit_ms, "ms"),
+        figure("ch08.fit_per_width.ms", f"{K} fit calls, a model per width", per_width_ms, "ms"),
+        figure(
+            "ch08.torch.ms",
+            f"{K} eager PyTorch runs one by one",
+            torch_ms,
+            "ms",
+            note="" if torch_ms is not None else "torch missing",
+        ),
+    ]
+    notes.append(
+        f"On a CPU train.sweep runs the population as {train.sweep_workers(K)} chunks side by side "
+        f"(one per core); on a GPU it is one execution. Device: {jax.devices()[0].platform}."
+    )
+    return {"figures": figs, "notes": notes}
+
+
+if __name__ == "__main__":
+    import json
+
+    print(json.dumps(bench(), indent=1))
