@@ -144,5 +144,5 @@ def test_denoising_autoencoder_adds_noise_only_when_training():
     )
     assert not np.allclose(a, b) and not np.allclose(a, clean)
     np.testing.assert_allclose(quiet, clean, rtol=1e-6)
-    with pytest.raises(TypeError, match="key"):
+    with pytest.raises(ValueError, match="key"):
         ae.apply(params, {}, x, train=True, hp=hp)
