@@ -245,7 +245,7 @@ def panel_from(acc: np.ndarray, n_labels) -> viz.Panel:
     """Sliders over stored results ``acc[n_labels, source, k, frozen, seed]``: where the reused
     layers come from, how many, frozen or not during the head's warm-up, how many labels.
 
-    Left: each seed's test accuracy from scratch (x) against the chosen variant (y): points
+    Left: every run's test accuracy (one per seed) from scratch (x) against the chosen variant (y): points
     above the diagonal are seeds where reusing helped. Right: mean accuracy against the number
     of labels for scratch and for the variant. Nothing is trained: every move is a lookup.
     """
