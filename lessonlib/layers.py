@@ -8,6 +8,8 @@ Arguments are checked with ``lessonlib._checks`` (traced values are skipped).
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 
@@ -43,6 +45,41 @@ def dropout(x: jax.Array, rate, *, key: jax.Array | None = None, train: bool = T
     rate = jnp.asarray(rate, x.dtype)
     keep = jax.random.uniform(key, x.shape, x.dtype) >= rate  # kept with probability 1 - rate
     return jnp.where(keep, x / (1 - rate), jnp.zeros_like(x))
+
+
+def alpha_dropout(
+    x: jax.Array, rate, *, key: jax.Array | None = None, train: bool = True
+) -> jax.Array:
+    r"""Alpha dropout (Klambauer et al. 2017): dropout that keeps SELU's mean 0 and variance 1.
+
+    Ordinary dropout sets units to 0 and rescales the rest, which keeps the mean but changes the
+    variance, so a self-normalizing network drifts away from its fixed point. Alpha dropout sets a
+    dropped unit to SELU's saturation value :math:`\alpha' = -\lambda\alpha \approx -1.7581`
+    instead and then applies the affine map that restores mean 0 and variance 1:
+
+    .. math:: y = a\,(m x + (1 - m)\,\alpha') + b, \quad
+        a = \left((1 - p)(1 + p\,\alpha'^2)\right)^{-1/2}, \quad b = -a\,p\,\alpha'
+
+    with :math:`m \sim \mathrm{Bernoulli}(1 - p)`, so for inputs with mean 0 and variance 1 the
+    output has mean 0 and variance 1 too (Keras's ``AlphaDropout``). Same contract as ``dropout``:
+    ``rate`` in [0, 1) (may be traced), a fresh ``key`` required when ``train=True``, identity at
+    evaluation.
+
+    >>> z = jax.random.normal(jax.random.key(0), (100_000,))
+    >>> y = alpha_dropout(z, 0.2, key=jax.random.key(1))
+    >>> bool(abs(y.mean()) < 0.02), bool(abs(y.var() - 1) < 0.02)
+    (True, True)
+    """
+    ck.in_range("rate", rate, 0.0, 1.0, hi_open=True)
+    if not train or (not ck.is_traced(rate) and float(rate) == 0.0):
+        return x
+    ck.prng_key("key", key)
+    p = jnp.asarray(rate, x.dtype)
+    saturation = -SELU_SCALE * SELU_ALPHA
+    a = jax.lax.rsqrt((1 - p) * (1 + p * saturation**2))
+    b = -a * p * saturation
+    keep = jax.random.uniform(key, x.shape, x.dtype) >= p  # kept with probability 1 - rate
+    return a * jnp.where(keep, x, jnp.full_like(x, saturation)) + b
 
 
 def batch_norm_init(num_features: int) -> tuple[dict, dict]:
@@ -110,37 +147,106 @@ def batch_norm(params: dict, state: dict, x: jax.Array, *, train: bool, momentum
 
 
 # --------------------------------------------------------------------------- activations
+#
+# Names, arguments and defaults are jax.nn's (tests compare them), written out so each formula can
+# be read. Branches use the "double where" so that the unused branch cannot produce an inf (whose
+# zero-weighted gradient would still be NaN): exp is only ever evaluated at x <= 0.
 
-relu = jax.nn.relu
+SELU_ALPHA = 1.6732632423543772848170429916717  # Klambauer et al. 2017, eq. 14
+SELU_SCALE = 1.0507009873554804934193349852946
 
 
-def leaky_relu(x: jax.Array, negative_slope: float = 0.01) -> jax.Array:
-    """max(x, a x) with a small slope ``a`` for x < 0, so units cannot die completely."""
+def relu(x: jax.Array) -> jax.Array:
+    """max(x, 0) (Nair & Hinton 2010). Its derivative is 0 for x <= 0, so a unit whose
+    pre-activation is negative on every example gets no gradient at all: a "dead" unit.
+
+    >>> relu(jnp.array([-2.0, 0.0, 3.0]))
+    Array([0., 0., 3.], dtype=float32)
+    """
+    return jnp.where(x > 0, x, jnp.zeros_like(x))
+
+
+def leaky_relu(x: jax.Array, negative_slope=0.01) -> jax.Array:
+    """x for x >= 0, ``negative_slope * x`` otherwise (Maas et al. 2013): never a zero gradient.
+
+    Defaults differ: 0.01 in jax.nn and PyTorch; Keras's ``LeakyReLU`` layer uses 0.3 (called
+    ``alpha`` in Keras 2, ``negative_slope`` in Keras 3) and ``keras.activations.leaky_relu`` 0.2.
+
+    >>> leaky_relu(jnp.array([-2.0, 3.0]), negative_slope=0.2)
+    Array([-0.4,  3. ], dtype=float32)
+    """
     return jnp.where(x >= 0, x, negative_slope * x)
 
 
-def elu(x: jax.Array, alpha: float = 1.0) -> jax.Array:
-    """x for x > 0, alpha (e^x - 1) otherwise (Clevert et al. 2016)."""
-    return jnp.where(x > 0, x, alpha * jnp.expm1(jnp.minimum(x, 0)))
+def elu(x: jax.Array, alpha=1.0) -> jax.Array:
+    """x for x > 0, ``alpha * (exp(x) - 1)`` otherwise (Clevert et al. 2016): smooth, and it
+    saturates at -alpha for very negative x, which pushes mean activations towards 0.
+
+    >>> elu(jnp.array([-50.0, 0.0, 2.0]))
+    Array([-1.,  0.,  2.], dtype=float32)
+    """
+    negative = jnp.where(x > 0, jnp.zeros_like(x), x)  # exp never sees a large x
+    return jnp.where(x > 0, x, alpha * jnp.expm1(negative))
 
 
 def selu(x: jax.Array) -> jax.Array:
-    """Scaled ELU with the self-normalizing constants of Klambauer et al. 2017."""
-    return jax.nn.selu(x)
+    r"""Scaled ELU (Klambauer et al. 2017): ``SELU_SCALE * elu(x, SELU_ALPHA)``,
+
+    .. math:: \mathrm{selu}(x) = \lambda \begin{cases} x & x > 0 \\ \alpha (e^x - 1) & x \le 0
+        \end{cases}, \quad \alpha \approx 1.6733,\ \lambda \approx 1.0507 .
+
+    The two constants are chosen so that mean 0 and variance 1 is a fixed point: if
+    :math:`z \sim N(0, 1)` then :math:`E[\mathrm{selu}(z)] = 0` and :math:`E[\mathrm{selu}(z)^2] = 1`.
+
+    >>> [round(float(v), 4) for v in selu(jnp.array([-100.0, 1.0]))]  # saturates at -lambda*alpha
+    [-1.7581, 1.0507]
+    """
+    return SELU_SCALE * elu(x, SELU_ALPHA)
 
 
-def gelu(x: jax.Array) -> jax.Array:
-    """x * Phi(x), the Gaussian error linear unit (Hendrycks & Gimpel 2016), exact form."""
-    return jax.nn.gelu(x, approximate=False)
+def gelu(x: jax.Array, approximate: bool = True) -> jax.Array:
+    r"""Gaussian error linear unit (Hendrycks & Gimpel 2016): :math:`x\,\Phi(x)`.
+
+    ``approximate=True`` (jax.nn's default) uses the tanh form
+    :math:`\tfrac{x}{2}\left(1 + \tanh\left(\sqrt{2/\pi}\,(x + 0.044715\,x^3)\right)\right)`;
+    ``approximate=False`` the exact :math:`\tfrac{x}{2}\left(1 + \mathrm{erf}(x/\sqrt 2)\right)`
+    (PyTorch's and Keras's default).
+
+    >>> x = jnp.linspace(-4.0, 4.0, 81)
+    >>> bool(jnp.abs(gelu(x) - gelu(x, approximate=False)).max() < 1e-3)
+    True
+    """
+    if approximate:
+        return 0.5 * x * (1 + jnp.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))
+    return 0.5 * x * (1 + jax.lax.erf(x / math.sqrt(2)))
 
 
-def swish(x: jax.Array, beta: float = 1.0) -> jax.Array:
-    """x * sigmoid(beta x) (Ramachandran et al. 2017); beta = 1 is SiLU."""
+def swish(x: jax.Array, beta=1.0) -> jax.Array:
+    """``x * sigmoid(beta * x)`` (Ramachandran et al. 2017). ``beta = 1`` is SiLU; with
+    ``beta = 1.702`` it is close to GELU, since ``sigmoid(1.702 x)`` approximates ``Phi(x)``.
+    ``beta`` may be traced (or trained).
+
+    >>> swish(jnp.array([0.0, 2.0]), beta=0.0)  # beta = 0: x / 2
+    Array([0., 1.], dtype=float32)
+    """
     return x * jax.nn.sigmoid(beta * x)
 
 
+def silu(x: jax.Array) -> jax.Array:
+    """``x * sigmoid(x)``, the sigmoid linear unit (``swish`` with beta = 1; jax.nn's name).
+
+    >>> silu(jnp.array([0.0]))
+    Array([0.], dtype=float32)
+    """
+    return swish(x, 1.0)
+
+
 def mish(x: jax.Array) -> jax.Array:
-    """x * tanh(softplus(x)) (Misra 2019)."""
+    """``x * tanh(softplus(x))`` with ``softplus(x) = log(1 + e^x)`` (Misra 2019).
+
+    >>> [round(float(v), 4) for v in mish(jnp.array([-1.0, 1.0]))]
+    [-0.3034, 0.8651]
+    """
     return x * jnp.tanh(jax.nn.softplus(x))
 
 
@@ -150,6 +256,7 @@ ACTIVATIONS = {
     "elu": elu,
     "selu": selu,
     "gelu": gelu,
+    "silu": silu,
     "swish": swish,
     "mish": mish,
     "tanh": jnp.tanh,

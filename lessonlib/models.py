@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -25,34 +26,73 @@ class Model(NamedTuple):
     init: Callable
     apply: Callable
     loss: str  # "mse" (d2l's squared loss, (y_hat - y)^2 / 2) or "xent" (softmax cross-entropy)
+    # Optional: apply that also returns every hidden layer's output, for ``layer_stats``:
+    # forward(params, state, x, *, key, train, hp, offsets) -> (output, new_state, hidden)
+    forward: Callable | None = None
 
 
 # --------------------------------------------------------------------------- initializers
 
-_SCALES = {
-    # name: (fan, scale) of variance scaling, Var(w) = scale / fan
-    "glorot": ("fan_avg", 1.0),  # Glorot & Bengio 2010
+KINDS = {
+    # kind: (mode, scale) of variance scaling, Var(w) = scale / fan
+    "lecun": ("fan_in", 1.0),  # LeCun et al. 1998; the one SELU needs
+    "glorot": ("fan_avg", 1.0),  # Glorot & Bengio 2010 ("Xavier"), for tanh / sigmoid
     "he": ("fan_in", 2.0),  # He et al. 2015, for ReLU
-    "lecun": ("fan_in", 1.0),  # LeCun et al. 1998, for SELU
 }
+MODES = ("fan_in", "fan_out", "fan_avg")
+DISTRIBUTIONS = ("normal", "truncated_normal", "uniform")
+# Standard deviation of N(0, 1) truncated to [-2, 2]: sqrt(1 - 4 phi(2) / (2 Phi(2) - 1)).
+# Dividing by it gives the truncated draw exactly the intended variance (jax.nn, Keras).
+TRUNCATED_STD = 0.87962566103423978
 
 
-def variance_scaling(key, fan_in: int, fan_out: int, *, kind: str = "he", dist: str = "normal"):
-    """A (fan_in, fan_out) weight matrix with ``Var(w) = scale / fan`` (see ``_SCALES``).
+def variance_scaling(
+    key: jax.Array,
+    fan_in: int,
+    fan_out: int,
+    *,
+    kind: str = "he",
+    dist: str = "normal",
+    scale: float | None = None,
+    mode: str | None = None,
+) -> jax.Array:
+    r"""A (fan_in, fan_out) weight matrix with :math:`\mathrm{Var}(w) = \text{scale} / \text{fan}`.
 
-    ``dist="normal"`` draws N(0, scale/fan); ``dist="uniform"`` draws U(-a, a) with
-    ``a = sqrt(3 scale / fan)``, which has the same variance.
+    ``kind`` picks (mode, scale) from ``KINDS``: LeCun (fan_in, 1), Glorot (fan_avg, 1), He
+    (fan_in, 2), where fan_avg = (fan_in + fan_out) / 2. ``scale=`` and ``mode=`` override the
+    kind's, as Keras's ``VarianceScaling(scale, mode, distribution)`` does. Every distribution
+    has exactly that variance :math:`\sigma^2`:
+
+    - ``"normal"``: :math:`N(0, \sigma^2)`;
+    - ``"truncated_normal"``: :math:`N(0, s^2)` cut at :math:`\pm 2s` and redrawn, with
+      :math:`s = \sigma / 0.8796` (``TRUNCATED_STD``), since the cut removes variance;
+    - ``"uniform"``: :math:`U(-a, a)` with :math:`a = \sqrt{3}\,\sigma`.
+
+    Same draws as ``jax.nn.initializers.variance_scaling(scale, mode, dist)(key, (fan_in,
+    fan_out))`` for the same key.
+
+    >>> w = variance_scaling(jax.random.key(0), 200, 600, scale=2.0, mode="fan_avg", dist="uniform")
+    >>> bool(jnp.abs(w).max() <= (3 * 2.0 / 400) ** 0.5), round(float(w.var() * 400 / 2.0), 2)
+    (True, 1.0)
     """
     ck.prng_key("key", key)
-    ck.one_of("kind", kind, sorted(_SCALES))
-    ck.one_of("dist", dist, ["normal", "uniform"])
-    fan_in, fan_out = ck.positive_int("fan_in", fan_in), ck.positive_int("fan_out", fan_out)
-    fan_name, scale = _SCALES[kind]
-    fan = {"fan_in": fan_in, "fan_avg": (fan_in + fan_out) / 2}[fan_name]
+    fan_in, fan_out = (
+        ck.positive_int("fan_in", fan_in),
+        ck.positive_int("fan_out", fan_out),
+    )
+    ck.one_of("kind", kind, KINDS)
+    ck.one_of("dist", dist, DISTRIBUTIONS)
+    default_mode, default_scale = KINDS[kind]
+    mode = ck.one_of("mode", default_mode if mode is None else mode, MODES)
+    scale = default_scale if scale is None else ck.positive("scale", scale)
+    fan = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[mode]
+    std = math.sqrt(scale / fan)
+    shape = (fan_in, fan_out)
     if dist == "normal":
-        return math.sqrt(scale / fan) * jax.random.normal(key, (fan_in, fan_out), jnp.float32)
-    a = math.sqrt(3 * scale / fan)
-    return jax.random.uniform(key, (fan_in, fan_out), jnp.float32, -a, a)
+        return std * jax.random.normal(key, shape, jnp.float32)
+    if dist == "truncated_normal":
+        return std / TRUNCATED_STD * jax.random.truncated_normal(key, -2.0, 2.0, shape, jnp.float32)
+    return math.sqrt(3) * std * jax.random.uniform(key, shape, jnp.float32, -1.0, 1.0)
 
 
 # --------------------------------------------------------------------------- linear regression
@@ -78,14 +118,20 @@ def linear_regression(d: int) -> Model:
 def mlp(
     sizes: Sequence[int],
     *,
-    activation: str = "relu",
+    activation: str | Sequence[str] = "relu",
     dropout: bool = False,
     batch_norm: str | None = None,
-    init: str = "he",
+    init: str | Callable = "he",
     masked_width: bool = False,
 ) -> Model:
     """A multilayer perceptron ``sizes[0] -> ... -> sizes[-1]`` for classification (logits out).
 
+    - ``activation``: a name in ``layers.ACTIVATIONS``, or a tuple of names: then the traced index
+      ``hp["activation"]`` picks one at run time (``lax.switch``), so one compiled run or sweep
+      serves several activations (sweep the index like any hyperparameter).
+    - ``init``: a kind of ``variance_scaling`` (normal distribution), or any function
+      ``init(key, fan_in, fan_out) -> w``, e.g. ``partial(variance_scaling, dist="uniform")``.
+      Biases start at 0.
     - ``dropout=True``: inverted dropout with rate ``hp["dropout"]`` after every hidden layer
       (never on the inputs or the logits).
     - ``batch_norm="before"``: Linear -> BN -> activation (no bias before BN: BN's beta replaces it);
@@ -100,20 +146,34 @@ def mlp(
     >>> params, state = m.init(jax.random.key(0))
     >>> m.apply(params, state, jnp.ones((2, 4)), hp={"width": 5.0})[0].shape
     (2, 3)
+
+    The model has a ``forward`` as well as ``apply`` (see ``layer_stats``): it also returns the
+    output ``h_i`` of every hidden layer (after activation, BN and dropout), and adds
+    ``offsets[i]`` to it when given.
     """
     sizes = [ck.positive_int(f"sizes[{i}]", s) for i, s in enumerate(sizes)]
     ck.check("len(sizes)", len(sizes), lambda v: v >= 2, ">= 2 (input and output widths)")
-    ck.one_of("activation", activation, sorted(layers.ACTIVATIONS))
+    names = (activation,) if isinstance(activation, str) else tuple(activation)
+    ck.check("len(activation)", len(names), lambda v: v >= 1, ">= 1 (name an activation)")
+    for name in names:
+        ck.one_of("activation", name, sorted(layers.ACTIVATIONS))
     ck.one_of("batch_norm", batch_norm, [None, "before", "after"])
-    ck.one_of("init", init, sorted(_SCALES))
-    act = layers.ACTIVATIONS[activation]
+    if not callable(init):
+        ck.one_of("init", init, sorted(KINDS))
+    draw = init if callable(init) else partial(variance_scaling, kind=init)
+    fns = [layers.ACTIVATIONS[name] for name in names]
     n_hidden = len(sizes) - 2
+
+    def act(x, hp):
+        if isinstance(activation, str):
+            return fns[0](x)
+        return jax.lax.switch(jnp.asarray(hp["activation"]).astype(jnp.int32), fns, x)
 
     def init_fn(key):
         keys = jax.random.split(key, len(sizes) - 1)
         dense = []
         for i, (k, fi, fo) in enumerate(zip(keys, sizes[:-1], sizes[1:], strict=True)):
-            layer = {"w": variance_scaling(k, fi, fo, kind=init)}
+            layer = {"w": draw(k, fi, fo)}
             if not (batch_norm == "before" and i < n_hidden):
                 layer["b"] = jnp.zeros(fo, jnp.float32)
             dense.append(layer)
@@ -124,9 +184,9 @@ def mlp(
             state["bn"] = [s for _, s in bn]
         return params, state
 
-    def apply(params, state, x, *, key=None, train=False, hp=None):
+    def forward(params, state, x, *, key=None, train=False, hp=None, offsets=None):
         hp = {} if hp is None else hp  # not `hp or {}`: an empty mapping is a valid hp
-        new_bn = []
+        new_bn, hidden = [], []
         for i, layer in enumerate(params["dense"]):
             x = x @ layer["w"]
             if "b" in layer:
@@ -136,7 +196,7 @@ def mlp(
             if batch_norm == "before":
                 x, s = _bn(params, state, i, x, train, hp)
                 new_bn.append(s)
-            x = act(x)
+            x = act(x, hp)
             if batch_norm == "after":
                 x, s = _bn(params, state, i, x, train, hp)
                 new_bn.append(s)
@@ -146,12 +206,81 @@ def mlp(
             if dropout:
                 k = None if key is None else jax.random.fold_in(key, i)
                 x = layers.dropout(x, hp["dropout"], key=k, train=train)
-        return x, ({"bn": new_bn} if batch_norm else state)
+            if offsets is not None:
+                x = x + offsets[i]
+            hidden.append(x)
+        return x, ({"bn": new_bn} if batch_norm else state), hidden
 
-    return Model(init_fn, apply, "xent")
+    def apply(params, state, x, *, key=None, train=False, hp=None):
+        out, new_state, _ = forward(params, state, x, key=key, train=train, hp=hp)
+        return out, new_state
+
+    return Model(init_fn, apply, "xent", forward)
 
 
 def _bn(params, state, i, x, train, hp):
     return layers.batch_norm(
         params["bn"][i], state["bn"][i], x, train=train, momentum=hp.get("bn_momentum", 0.9)
     )
+
+
+# --------------------------------------------------------------------------- diagnostics
+
+
+@partial(jax.jit, static_argnames=("model", "train"))
+def layer_stats(
+    model: Model, params, x: jax.Array, y: jax.Array, *, state=None, hp=None, key=None, train=False
+) -> dict[str, jax.Array]:
+    r"""Per-hidden-layer statistics of one forward and one backward pass, in one jitted call.
+
+    For every hidden layer output :math:`h_i` (batch x units; ``hidden`` is a list of them, or one
+    array with a leading layer axis): ``act_mean`` and ``act_std``, the
+    mean and standard deviation of its entries, and ``grad_std``, the standard deviation of
+    :math:`\partial L / \partial h_i`, the gradient that backpropagation carries down through
+    that layer (:math:`L` is the model's mean loss on ``(x, y)``). Each is an array with one entry
+    per hidden layer, first layer first; ``loss`` is :math:`L`.
+
+    How it records without touching the model code: ``model.forward`` adds zero "probe" offsets
+    :math:`o_i` to each :math:`h_i` and returns the :math:`h_i`; since
+    :math:`\partial L / \partial o_i = \partial L / \partial h_i`, one ``jax.grad`` with respect
+    to the offsets yields every layer's backward signal. Works for any ``Model`` with a
+    ``forward`` (``mlp`` has one); ``hp`` may hold traced values (no recompilation).
+
+    >>> net = mlp([8, 16, 16, 3])
+    >>> params, _ = net.init(jax.random.key(0))
+    >>> x, y = jax.random.normal(jax.random.key(1), (32, 8)), jnp.zeros(32, jnp.int32)
+    >>> stats = layer_stats(net, params, x, y)
+    >>> stats["act_std"].shape, stats["grad_std"].shape
+    ((2,), (2,))
+    """
+    from lessonlib.train import LOSSES  # train imports this module
+
+    if model.forward is None:
+        raise TypeError("layer_stats needs a model with a forward (e.g. models.mlp)")
+    state = {} if state is None else state
+
+    def loss_of(offsets):
+        out, _, hidden = model.forward(
+            params, state, x, key=key, train=train, hp=hp, offsets=offsets
+        )
+        return LOSSES[model.loss](out, y), hidden
+
+    shapes = jax.eval_shape(lambda: loss_of(None)[1])
+    if not jax.tree.leaves(shapes):
+        raise ValueError("layer_stats needs a model with at least one hidden layer")
+    zeros = jax.tree.map(lambda h: jnp.zeros(h.shape, h.dtype), shapes)
+    (loss, hidden), grads = jax.value_and_grad(loss_of, has_aux=True)(zeros)
+    return {
+        "act_mean": _per_layer(jnp.mean, hidden),
+        "act_std": _per_layer(jnp.std, hidden),
+        "grad_std": _per_layer(jnp.std, grads),
+        "loss": loss,
+    }
+
+
+def _per_layer(stat: Callable, hidden) -> jax.Array:
+    """``stat`` of each layer: ``hidden`` is a list of per-layer arrays, or one array whose leading
+    axis is the layer (what a ``lax.scan`` over layers returns)."""
+    if isinstance(hidden, list | tuple):
+        return jnp.stack([stat(h) for h in hidden])
+    return jax.vmap(stat)(hidden)

@@ -1,26 +1,145 @@
+import functools
+import math
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from scipy import stats
 
 from lessonlib import models
 
+FAN_IN, FAN_OUT = 300, 500  # fan_avg = 400: every mode gives a different variance
+N = FAN_IN * FAN_OUT
+
+
+def _var_tolerance(var: float) -> float:
+    """5 standard errors of a sample variance of N draws (kurtosis <= 3 for these distributions)."""
+    return 5 * var * math.sqrt((3 - 1) / N)
+
+
+@pytest.mark.parametrize("dist", models.DISTRIBUTIONS)
+@pytest.mark.parametrize("kind", list(models.KINDS))
+def test_every_kind_and_distribution_has_variance_scale_over_fan(kind, dist):
+    w = models.variance_scaling(jax.random.key(0), FAN_IN, FAN_OUT, kind=kind, dist=dist)
+    assert w.shape == (FAN_IN, FAN_OUT) and w.dtype == jnp.float32
+    mode, scale = models.KINDS[kind]
+    fan = {"fan_in": FAN_IN, "fan_out": FAN_OUT, "fan_avg": (FAN_IN + FAN_OUT) / 2}[mode]
+    var = np.var(np.asarray(w, np.float64))
+    assert abs(var - scale / fan) < _var_tolerance(scale / fan)
+    assert abs(float(jnp.mean(w))) < 5 * math.sqrt(scale / fan / N)
+
+
+@pytest.mark.parametrize("dist", models.DISTRIBUTIONS)
+@pytest.mark.parametrize("mode", models.MODES)
+@pytest.mark.parametrize("scale", [0.5, 2.0])
+def test_scale_and_mode_overrides(dist, mode, scale):
+    w = models.variance_scaling(
+        jax.random.key(1), FAN_IN, FAN_OUT, dist=dist, scale=scale, mode=mode
+    )
+    fan = {"fan_in": FAN_IN, "fan_out": FAN_OUT, "fan_avg": (FAN_IN + FAN_OUT) / 2}[mode]
+    var = np.var(np.asarray(w, np.float64))
+    assert abs(var - scale / fan) < _var_tolerance(scale / fan)
+
+
+def test_bounds_of_truncated_normal_and_uniform():
+    var = 2.0 / FAN_IN  # He
+    t = models.variance_scaling(jax.random.key(2), FAN_IN, FAN_OUT, dist="truncated_normal")
+    cut = 2 * math.sqrt(var) / models.TRUNCATED_STD
+    assert float(jnp.abs(t).max()) <= cut * (1 + 1e-6)
+    assert float(jnp.abs(t).max()) > 0.99 * cut  # the cut is reached, not a narrower one
+    u = models.variance_scaling(jax.random.key(2), FAN_IN, FAN_OUT, dist="uniform")
+    a = math.sqrt(3 * var)
+    assert float(jnp.abs(u).max()) <= a * (1 + 1e-6) and float(jnp.abs(u).max()) > 0.999 * a
+    n = models.variance_scaling(jax.random.key(2), FAN_IN, FAN_OUT, dist="normal")
+    assert float(jnp.abs(n).max()) > cut  # an untruncated normal goes past 2.27 sd
+
+
+def test_truncated_std_constant_is_the_truncated_normals_std():
+    assert models.TRUNCATED_STD == pytest.approx(stats.truncnorm(-2, 2).std(), rel=1e-12)
+    phi, big_phi = stats.norm.pdf(2), stats.norm.cdf(2)
+    closed = math.sqrt(1 - 4 * phi / (2 * big_phi - 1))
+    assert models.TRUNCATED_STD == pytest.approx(closed, rel=1e-12)
+
+
+@pytest.mark.parametrize("dist", models.DISTRIBUTIONS)
+@pytest.mark.parametrize("mode", models.MODES)
+def test_same_draws_as_jax_nn_initializers(dist, mode):
+    ref = jax.nn.initializers.variance_scaling(2.0, mode, dist)
+    key = jax.random.key(7)
+    ours = models.variance_scaling(key, 40, 70, dist=dist, scale=2.0, mode=mode)
+    np.testing.assert_allclose(ours, ref(key, (40, 70), jnp.float32), rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("dist", models.DISTRIBUTIONS)
+def test_same_distribution_as_jax_nn_initializers(dist):
+    """Independent keys: the two-sample Kolmogorov-Smirnov statistic stays below its 0.1%
+    critical value c(0.001) * sqrt((n + m) / (n m)) = 1.95 * sqrt(2 / n)."""
+    ours = models.variance_scaling(jax.random.key(3), FAN_IN, FAN_OUT, kind="glorot", dist=dist)
+    ref = jax.nn.initializers.variance_scaling(1.0, "fan_avg", dist)
+    theirs = ref(jax.random.key(4), (FAN_IN, FAN_OUT), jnp.float32)
+    d = stats.ks_2samp(np.ravel(ours), np.ravel(theirs)).statistic
+    assert d < 1.95 * math.sqrt(2 / N)
+    # and the test has power: a normal vs its truncated version with the same variance differ
+    other = "normal" if dist != "normal" else "truncated_normal"
+    wrong = jax.nn.initializers.variance_scaling(1.0, "fan_avg", other)
+    d_wrong = stats.ks_2samp(np.ravel(ours), np.ravel(wrong(jax.random.key(4), (FAN_IN, FAN_OUT))))
+    assert d_wrong.statistic > 1.95 * math.sqrt(2 / N)
+
+
+def test_keras_he_avg_uniform_from_the_notes():
+    """VarianceScaling(scale=2., mode="fan_avg", distribution="uniform"): U(-a, a) with
+    a = sqrt(3 * 2 / fan_avg) (Keras's documented rule)."""
+    w = models.variance_scaling(
+        jax.random.key(5), FAN_IN, FAN_OUT, scale=2.0, mode="fan_avg", dist="uniform"
+    )
+    a = math.sqrt(6 / 400)
+    assert float(w.min()) >= -a and float(w.max()) <= a
+    hist, _ = np.histogram(np.asarray(w), bins=10, range=(-a, a))
+    assert np.abs(hist / N - 0.1).max() < 5 * math.sqrt(0.1 * 0.9 / N)  # flat
+
 
 @pytest.mark.parametrize(
-    "kind, fan, scale", [("he", 400, 2.0), ("lecun", 400, 1.0), ("glorot", 500, 1.0)]
+    "kwargs, err, match",
+    [
+        ({"kind": "xavier"}, ValueError, "kind must be one of"),
+        ({"dist": "cauchy"}, ValueError, "dist must be one of"),
+        ({"mode": "fan_sum"}, ValueError, "mode must be one of"),
+        ({"scale": 0.0}, ValueError, "scale must be > 0"),
+        ({"scale": -2.0}, ValueError, "scale must be > 0"),
+        ({"fan_in": 0}, ValueError, "fan_in must be a positive integer"),
+        ({"fan_out": 2.5}, ValueError, "fan_out must be a positive integer"),
+        ({"key": 0}, TypeError, "key must be a JAX PRNG key"),
+        ({"key": None}, ValueError, "key is required"),
+    ],
 )
-@pytest.mark.parametrize("dist", ["normal", "uniform"])
-def test_variance_scaling(kind, fan, scale, dist):
-    w = models.variance_scaling(jax.random.key(0), 400, 600, kind=kind, dist=dist)
-    assert w.shape == (400, 600)
-    np.testing.assert_allclose(float(jnp.var(w)), scale / fan, rtol=0.03)
+def test_variance_scaling_bad_arguments(kwargs, err, match):
+    args = {"key": jax.random.key(0), "fan_in": 2, "fan_out": 3} | kwargs
+    key, fan_in, fan_out = args.pop("key"), args.pop("fan_in"), args.pop("fan_out")
+    with pytest.raises(err, match=match):
+        models.variance_scaling(key, fan_in, fan_out, **args)
 
 
-def test_variance_scaling_rejects_unknown():
-    with pytest.raises(ValueError, match="kind"):
-        models.variance_scaling(jax.random.key(0), 2, 2, kind="xavier2")
-    with pytest.raises(ValueError, match="dist"):
-        models.variance_scaling(jax.random.key(0), 2, 2, dist="cauchy")
+def test_mlp_init_accepts_a_kind_or_a_function():
+    he = models.mlp([30, 40, 10], init="he").init(jax.random.key(0))[0]
+    uni = models.mlp(
+        [30, 40, 10], init=functools.partial(models.variance_scaling, kind="he", dist="uniform")
+    ).init(jax.random.key(0))[0]
+    a = math.sqrt(3 * 2 / 30)
+    assert (
+        float(jnp.abs(uni["dense"][0]["w"]).max()) <= a < float(jnp.abs(he["dense"][0]["w"]).max())
+    )
+    with pytest.raises(ValueError, match="init must be one of"):
+        models.mlp([3, 2], init="xavier")
+
+
+def test_mlp_gelu_is_jax_nns_default_tanh_form():
+    net = models.mlp([4, 5, 2], activation="gelu")
+    params, state = net.init(jax.random.key(0))
+    x = jax.random.normal(jax.random.key(1), (3, 4))
+    _, _, (h,) = net.forward(params, state, x)
+    z = x @ params["dense"][0]["w"] + params["dense"][0]["b"][None]
+    np.testing.assert_allclose(h, jax.nn.gelu(z), rtol=1e-6, atol=1e-7)
 
 
 def test_mlp_shapes_and_eval_is_deterministic():
@@ -95,3 +214,97 @@ def test_masked_width_is_traced():
     f(jnp.float32(2.0))
     f(jnp.float32(7.0))
     assert f._cache_size() == 1
+
+
+# --------------------------------------------------------------------------- layer_stats
+
+
+def _numpy_backprop(params, x, y):
+    """Hidden outputs and dL/dh of a 2-hidden-layer ReLU MLP with mean cross-entropy, by hand."""
+    w = [np.asarray(d["w"], np.float64) for d in params["dense"]]
+    b = [np.asarray(d["b"], np.float64) for d in params["dense"]]
+    x = np.asarray(x, np.float64)
+    z1 = x @ w[0] + b[0]
+    h1 = np.maximum(z1, 0)
+    z2 = h1 @ w[1] + b[1]
+    h2 = np.maximum(z2, 0)
+    out = h2 @ w[2] + b[2]
+    p = np.exp(out - out.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    onehot = np.eye(out.shape[1])[np.asarray(y)]
+    loss = -np.mean(np.log(p[np.arange(len(y)), y]))
+    d_out = (p - onehot) / len(y)
+    d_h2 = d_out @ w[2].T
+    d_h1 = (d_h2 * (z2 > 0)) @ w[1].T
+    return loss, [h1, h2], [d_h1, d_h2]
+
+
+def test_layer_stats_match_a_hand_written_backward_pass():
+    net = models.mlp([6, 12, 9, 4])
+    params, _ = net.init(jax.random.key(0))
+    x = jax.random.normal(jax.random.key(1), (50, 6))
+    y = jax.random.randint(jax.random.key(2), (50,), 0, 4)
+    stats_ = models.layer_stats(net, params, x, y)
+    loss, hs, grads = _numpy_backprop(params, x, y)
+    np.testing.assert_allclose(stats_["loss"], loss, rtol=1e-5)
+    np.testing.assert_allclose(stats_["act_mean"], [h.mean() for h in hs], rtol=1e-5)
+    np.testing.assert_allclose(stats_["act_std"], [h.std() for h in hs], rtol=1e-5)
+    np.testing.assert_allclose(stats_["grad_std"], [g.std() for g in grads], rtol=1e-4)
+
+
+def test_layer_stats_do_not_change_the_model_and_do_not_recompile():
+    net = models.mlp([6, 8, 8, 3], dropout=True)
+    params, state = net.init(jax.random.key(0))
+    x = jax.random.normal(jax.random.key(1), (16, 6))
+    y = jnp.zeros(16, jnp.int32)
+    out, _ = net.apply(params, state, x, hp={"dropout": 0.0})
+    out2, _, hidden = net.forward(params, state, x, hp={"dropout": 0.0})
+    np.testing.assert_array_equal(out, out2)
+    assert [h.shape for h in hidden] == [(16, 8), (16, 8)]
+    kw = dict(key=jax.random.key(3), train=True)
+    models.layer_stats(net, params, x, y, hp={"dropout": jnp.float32(0.1)}, **kw)
+    before = models.layer_stats._cache_size()
+    for p in (0.0, 0.3, 0.6):
+        s = models.layer_stats(net, params, x, y, hp={"dropout": jnp.float32(p)}, **kw)
+    assert models.layer_stats._cache_size() == before
+    assert s["act_std"].shape == (2,)
+
+
+def test_layer_stats_needs_a_forward_and_a_hidden_layer():
+    lin = models.linear_regression(3)
+    params, _ = lin.init(jax.random.key(0))
+    with pytest.raises(TypeError, match="forward"):
+        models.layer_stats(lin, params, jnp.ones((2, 3)), jnp.ones(2))
+    net = models.mlp([3, 2])
+    params, _ = net.init(jax.random.key(0))
+    with pytest.raises(ValueError, match="hidden layer"):
+        models.layer_stats(net, params, jnp.ones((2, 3)), jnp.zeros(2, jnp.int32))
+
+
+def test_deep_relu_net_vanishes_with_glorot_and_not_with_he():
+    """The chapter's first observation, as a test: 30 ReLU layers of width 64."""
+    x = jax.random.normal(jax.random.key(0), (256, 64))
+    y = jax.random.randint(jax.random.key(1), (256,), 0, 10)
+    std = {}
+    for kind in ("glorot", "he"):
+        net = models.mlp([64] + [64] * 30 + [10], init=kind)
+        params, _ = net.init(jax.random.key(2))
+        std[kind] = models.layer_stats(net, params, x, y)["act_std"]
+    assert float(std["glorot"][-1] / std["glorot"][0]) < 1e-3  # halves in variance every layer
+    assert 0.2 < float(std["he"][-1] / std["he"][0]) < 5
+
+
+def test_mlp_activation_chosen_by_a_traced_index():
+    """activation=(names...): hp["activation"] picks one at run time, one compiled program."""
+    names = ("relu", "elu", "tanh")
+    multi = models.mlp([5, 7, 7, 3], activation=names)
+    params, state = multi.init(jax.random.key(0))
+    x = jax.random.normal(jax.random.key(1), (4, 5))
+    fwd = jax.jit(lambda a: multi.apply(params, state, x, hp={"activation": a})[0])
+    for i, name in enumerate(names):
+        single = models.mlp([5, 7, 7, 3], activation=name)
+        want, _ = single.apply(params, state, x)
+        np.testing.assert_allclose(fwd(jnp.float32(i)), want, rtol=1e-6, atol=1e-6)
+    assert fwd._cache_size() == 1
+    with pytest.raises(ValueError, match="activation"):
+        models.mlp([5, 3], activation=("relu", "swish2"))

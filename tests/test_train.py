@@ -266,10 +266,52 @@ def test_sweep_workers_never_exceed_the_runs(monkeypatch):
 
 
 def test_chunks_pad_with_the_last_value():
-    hp = {"lr": jnp.float32(0.1), "lam": jnp.arange(5, dtype=jnp.float32)}
+    hp = {"lam": jnp.arange(5, dtype=jnp.float32), "lr": jnp.float32(0.1)}
     chunks = train._chunk_hp(hp, ("lam",), 5, 2)
     assert [c["lam"].tolist() for c in chunks] == [[0, 1, 2], [3, 4, 4]]
-    assert all(c["lr"] is hp["lr"] for c in chunks)
+    assert all(float(c["lr"]) == np.float32(0.1) for c in chunks)
+    rows = train._chunk_rows({"w": jnp.eye(5)}, 5, 2)
+    assert [c["w"].shape for c in rows] == [(3, 5), (3, 5)]
+    np.testing.assert_array_equal(rows[1]["w"][2], np.eye(5)[4])
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_sweep_over_initial_params_equals_individual_runs(monkeypatch, workers):
+    """stacked=True: run k starts from params[k] (seeds, initializers) in one call, alone
+    or together with a swept hp entry, split into chunks or not."""
+    monkeypatch.setenv("LESSONLIB_SWEEP_WORKERS", workers)
+    ds = data.toy_2d("moons", n=64, seed=0)
+    model = models.mlp([2, 8, 8, 2], batch_norm="before")
+    params, state = jax.vmap(model.init)(jax.random.split(jax.random.key(0), 3))
+    kw = dict(key=jax.random.key(1), epochs=3, batch_size=16)
+    lrs = jnp.array([0.05, 0.1, 0.2], jnp.float32)
+    many = train.sweep(model, params, ds, state=state, hp={"lr": lrs}, stacked=True, **kw)
+    same_lr = train.sweep(model, params, ds, state=state, hp={"lr": 0.1}, stacked=True, **kw)
+    assert many.history["test_loss"].shape == (3, 3)
+    for k in range(3):
+        p_k, s_k = jax.tree.map(lambda v, k=k: v[k], (params, state))
+        one = train.fit(model, p_k, ds, state=s_k, hp={"lr": float(lrs[k])}, **kw)
+        np.testing.assert_allclose(
+            many.history["test_loss"][k], one.history["test_loss"], rtol=1e-4
+        )
+        jax.tree.map(
+            lambda a, b, k=k: np.testing.assert_allclose(a[k], b, rtol=1e-4, atol=1e-6),
+            many.state,
+            one.state,
+        )
+        one = train.fit(model, p_k, ds, state=s_k, hp={"lr": 0.1}, **kw)
+        np.testing.assert_allclose(same_lr.history["train_acc"][k], one.history["train_acc"])
+
+
+def test_stacked_params_need_one_leading_axis(d2l):
+    ds, model, params = d2l
+    kw = dict(key=jax.random.key(0), hp={"lr": 0.1}, epochs=1, batch_size=5)
+    rows = {"w": jnp.stack([params["w"]] * 3), "b": jnp.zeros(2)}
+    with pytest.raises(ValueError, match="leading axis"):
+        train.sweep(model, rows, ds, stacked=True, **kw)
+    rows["b"] = jnp.zeros(3)
+    with pytest.raises(ValueError, match="equal lengths"):
+        train.sweep(model, rows, ds, **(kw | {"hp": {"lr": jnp.ones(2)}}), stacked=True)
 
 
 # --------------------------------------------------------------------------- the hp contract
@@ -492,3 +534,14 @@ def test_resume_equals_one_long_run(moons_dropout):
     assert not np.allclose(fresh.history["test_loss"], second.history["test_loss"], rtol=1e-5)
     with pytest.raises(ValueError, match="first_epoch"):
         train.fit(model, params, ds, epochs=1, first_epoch=-1, **kw)
+
+
+def test_stacked_sweep_checks_the_hp_contract_on_one_run():
+    ds = data.toy_2d("moons", 64, seed=0)
+    net = models.mlp([2, 8, 2], dropout=True)
+    params, state = jax.vmap(net.init)(jax.random.split(jax.random.key(0), 3))
+    kw = dict(key=jax.random.key(1), epochs=1, batch_size=16, stacked=True, state=state)
+    with pytest.raises(ValueError, match="missing 'dropout'"):
+        train.sweep(net, params, ds, hp={"lr": 0.1}, **kw)
+    with pytest.raises(ValueError, match="'lamda', which nothing reads"):
+        train.sweep(net, params, ds, hp={"lr": 0.1, "dropout": 0.2, "lamda": 1.0}, **kw)

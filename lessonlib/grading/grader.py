@@ -175,7 +175,7 @@ def cells_to_run(
 def probe_source(exercises: list[lx.Exercise]) -> str:
     """Source of the probe functions the exercises use, with the module-level imports and helpers
     they need, and nothing else of the spec module (no references, no hidden cases)."""
-    chunks, done = [], set()
+    chunks, done, imports_seen = [], set(), []
     for ex in exercises:
         for name, fn in ex.probes.items():
             module = inspect.getmodule(fn)
@@ -209,9 +209,13 @@ def probe_source(exercises: list[lx.Exercise]) -> str:
                 if key not in done:
                     done.add(key)
                     chunks.append(ast.get_source_segment(src, node))
-            chunks.insert(0, "\n".join(i for i in imports if i))
+            imports_seen += [i for i in imports if i and i not in imports_seen]
             if fn.__name__ != name:
                 chunks.append(f"{name} = {fn.__name__}")
+    # Each import once; ``from __future__`` must come first (several probes, or several
+    # exercises with probes, would otherwise repeat it below other imports: a SyntaxError).
+    imports_seen.sort(key=lambda line: not line.startswith("from __future__"))
+    chunks.insert(0, "\n".join(imports_seen))
     return textwrap.dedent("\n\n".join(c for c in chunks if c))
 
 

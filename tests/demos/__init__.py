@@ -1,0 +1,1 @@
+"""Tests of the chapter demo modules (lessonlib/demos/)."""

@@ -103,6 +103,18 @@ def test_tamper_detection_and_cells(ch99):
     assert "SCALE = 2.0" in "\n".join(c["source"] for c in cells_to_run(ch99, nb2))
 
 
+@pytest.mark.parametrize("chapter", ["02", "05", "99"])
+def test_probe_source_compiles_for_chapters_with_several_probes(chapter, ch99):
+    """Several probes from one spec module: each import once, ``from __future__`` first."""
+    src = probe_source(lx.chapter_exercises(chapter))
+    namespace: dict = {}
+    exec(compile(src, "<probes>", "exec"), namespace)
+    for ex in lx.chapter_exercises(chapter):
+        for name in ex.probes:
+            assert callable(namespace[name])
+    assert src.count("from __future__") <= 1
+
+
 def test_probe_source_has_no_reference(ch99):
     src = probe_source(ch99.exercises)
     assert "def _two_draws" in src and "two_draws = _two_draws" in src
