@@ -233,7 +233,7 @@ def mean_ci(values, *, z: float = 1.96) -> tuple[float, float, float]:
     """Mean and a normal-approximation 95% confidence interval ``mean +- z * sd / sqrt(n)``.
 
     >>> mean_ci([1.0, 2.0, 3.0])
-    (2.0, 0.8684..., 3.1315...)
+    (2.0, 0.868..., 3.131...)
     """
     v = np.asarray(values, np.float64).ravel()
     ck.check("len(values)", v.size, lambda n: n >= 2, ">= 2")
