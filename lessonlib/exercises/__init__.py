@@ -20,6 +20,8 @@ In a notebook::
 from __future__ import annotations
 
 import importlib
+import re
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -71,7 +73,90 @@ class Exercise:
     atol: float = 1e-6
     hint: str = ""
     probes: Mapping[str, Callable] = field(default_factory=dict)
-    prepare: Callable[[], Any] | None = None  # trusted, cached precomputation the judge relies on
+    prepare: Precomputed | None = None  # trusted precomputation the judge relies on (below)
+
+
+# --------------------------------------------------------------------------- precomputed references
+
+_ARRAY_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+
+
+class Precomputed:
+    """A trusted computation of no arguments that judges read, e.g. chapter 01's lambda sweep.
+
+    Use it as a decorator, ``@precomputed``. Like ``functools.cache`` it runs once per process
+    (thread-safe) and then returns the same result; the result must be a flat dict of numpy
+    arrays (plain data), returned read-only. The grader keeps that result on disk between runs
+    (``lessonlib.grading.references``) and hands it back with ``load``, so grading a chapter does
+    not repeat an 8-second training sweep every time.
+
+    >>> import numpy as np
+    >>> calls = []
+    >>> @precomputed
+    ... def squares():
+    ...     calls.append(1)
+    ...     return {"x": np.arange(3.0) ** 2}
+    >>> squares()["x"], squares()["x"].flags.writeable, len(calls)
+    (array([0., 1., 4.]), False, 1)
+    >>> fresh = Precomputed(squares.compute)
+    >>> fresh.load({"x": np.array([0.0, 1.0, 4.0])})
+    >>> float(fresh()["x"][2]), len(calls)  # loaded, not computed again
+    (4.0, 1)
+    """
+
+    def __init__(self, compute: Callable[[], Mapping[str, Any]]):
+        self.compute = compute
+        self.__name__ = getattr(compute, "__name__", "precomputed")
+        self.__qualname__ = getattr(compute, "__qualname__", self.__name__)
+        self.__module__ = getattr(compute, "__module__", __name__)
+        self.__doc__ = compute.__doc__
+        self._value: dict[str, np.ndarray] | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> dict[str, np.ndarray]:
+        with self._lock:
+            if self._value is None:
+                self._value = plain_arrays(self.compute())
+            return self._value
+
+    @property
+    def ready(self) -> bool:
+        """Whether the result is in memory (computed or loaded)."""
+        return self._value is not None
+
+    def load(self, arrays: Mapping[str, Any]) -> None:
+        """Use ``arrays`` (a stored result of ``compute``) instead of computing."""
+        value = plain_arrays(arrays)
+        with self._lock:
+            self._value = value
+
+    def forget(self) -> None:
+        """Drop the result from memory (the next call computes or a ``load`` fills it again)."""
+        with self._lock:
+            self._value = None
+
+
+def precomputed(compute: Callable[[], Mapping[str, Any]]) -> Precomputed:
+    """Decorator: ``compute`` as a :class:`Precomputed` reference (see there)."""
+    return Precomputed(compute)
+
+
+def plain_arrays(arrays: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """A flat dict of read-only numeric numpy arrays, or ValueError naming what is not."""
+    if not isinstance(arrays, Mapping):
+        raise ValueError(
+            f"a precomputed reference must be a dict of arrays, got {type(arrays).__name__}"
+        )
+    out = {}
+    for name, value in arrays.items():
+        if not isinstance(name, str) or not _ARRAY_NAME.fullmatch(name):
+            raise ValueError(f"array names must be identifiers, got {name!r}")
+        arr = np.array(value)  # a copy: the caller's arrays stay writable
+        if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+            raise ValueError(f"array {name!r} must hold numbers, got dtype {arr.dtype}")
+        arr.setflags(write=False)
+        out[name] = arr
+    return out
 
 
 # --------------------------------------------------------------------------- registry

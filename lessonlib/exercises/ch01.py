@@ -7,12 +7,11 @@ also tries the usual mistakes (a lost square, a missing 1/2, the decay without t
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 
 import numpy as np
 
-from lessonlib.exercises import Case, Exercise, Outcome, compare
+from lessonlib.exercises import Case, Exercise, Outcome, compare, precomputed
 
 # --------------------------------------------------------------------------- helpers
 
@@ -201,7 +200,7 @@ SOFT_THRESHOLD = Exercise(
 # --------------------------------------------------------------------------- 01.lam_best
 
 
-@functools.cache
+@precomputed  # the grader stores it on disk: warm grading does not rerun the sweep
 def _selection_losses() -> dict[str, np.ndarray]:
     """Final train / validation / test losses of ``playground.SELECTION`` for every lambda."""
     import jax

@@ -8,18 +8,20 @@ interrupted batch keeps everything already graded, and a re-run replaces the sam
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 import shutil
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from lessonlib.cache import atomic_write
 
 from .course import AUTOGRADED_DIR, FEEDBACK_DIR, Chapter, UsageError, is_test_cell, nbgrader_meta
-from .gradebook import ensure_assignment, open_gradebook, record
+from .gradebook import open_for_grading, record
 from .grader import (
     ExerciseResult,
     error_rows,
@@ -28,6 +30,7 @@ from .grader import (
     read_submission,
     warm_compile_cache,
 )
+from .references import ReferenceStore
 from .sandbox import Limits, Sandbox
 
 
@@ -44,17 +47,63 @@ def students_in(submissions: Path, chapter: Chapter) -> list[str]:
     )
 
 
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"i/N"`` -> ``(i, N)``, 0-based like ``SLURM_ARRAY_TASK_ID`` and ``JOB_COMPLETION_INDEX``.
+
+    >>> parse_shard("0/4"), parse_shard("3/4")
+    ((0, 4), (3, 4))
+    >>> parse_shard("4/4")
+    Traceback (most recent call last):
+    ...
+    lessonlib.grading.course.UsageError: --shard must be i/N with 0 <= i < N (0-based, like SLURM_ARRAY_TASK_ID and JOB_COMPLETION_INDEX), got '4/4'
+    """
+    i, sep, n = text.strip().partition("/")
+    ok = sep and i.isdigit() and n.isdigit() and 1 <= int(n) <= MAX_SHARDS and int(i) < int(n)
+    if not ok:
+        raise UsageError(
+            "--shard must be i/N with 0 <= i < N (0-based, like SLURM_ARRAY_TASK_ID and "
+            f"JOB_COMPLETION_INDEX), got {text!r}"
+            + (f"; N is at most {MAX_SHARDS}" if n.isdigit() and int(n) > MAX_SHARDS else "")
+        )
+    return int(i), int(n)
+
+
+MAX_SHARDS = 100_000
+
+
+def shard_of(student: str, shards: int) -> int:
+    """The shard (0-based) that grades ``student``: a stable hash of the student id, so every
+    machine agrees without talking to the others, and adding a student moves no one else.
+
+    >>> shard_of("alice", 4), shard_of("alice", 1)
+    (3, 0)
+    """
+    digest = hashlib.sha256(student.encode("utf-8", "surrogateescape")).digest()
+    return int.from_bytes(digest[:8], "big") % shards
+
+
 def _write_json(path: Path, data: object) -> None:
     with atomic_write(path, "w", encoding="utf-8") as f:
         f.write(json.dumps(data, indent=1))
 
 
 def grade_one(chapter: Chapter, path: Path, sandbox: Sandbox, *, mode: str) -> list[ExerciseResult]:
+    """One submission's rows; SandboxError when the sandbox itself failed (nothing to record)."""
     try:
         nb = read_submission(path)
     except UsageError as e:
         return error_rows(chapter, str(e))
     return grade_notebook(chapter, nb, sandbox, mode=mode)
+
+
+@dataclass
+class BatchResult:
+    """What one ``autograde`` run did: ``graded`` (recorded), ``ungraded`` (the sandbox or the
+    grader failed for them: nothing recorded, run again), ``others`` (other shards' students)."""
+
+    graded: dict[str, list[ExerciseResult]] = field(default_factory=dict)
+    ungraded: dict[str, str] = field(default_factory=dict)
+    others: int = 0
 
 
 def autograde(
@@ -67,35 +116,49 @@ def autograde(
     mode: str = "answers",
     out_root: Path | None = None,
     on_done: Callable[[str, list[ExerciseResult]], None] | None = None,
+    on_error: Callable[[str, str], None] | None = None,
     compile_cache: Path | None = None,
-) -> dict[str, list[ExerciseResult]]:
-    """Grade every student's submission; returns student -> rows (also recorded).
+    references: ReferenceStore | None = None,
+    shard: tuple[int, int] = (0, 1),
+    isolation: str | None = None,
+) -> BatchResult:
+    """Grade every student's submission (of ``shard`` ``(i, N)``: those with ``shard_of == i``).
+
+    Before the first submission the sandbox is started once, by the compile-cache warm-up (the
+    chapter's own solutions) or else with nothing to grade (``Sandbox.check``): when it cannot
+    start, SandboxError is raised before the gradebook is even opened. A submission whose sandbox fails later for reasons of its own (not the learner's
+    code) is reported to ``on_error`` and left ungraded: it is never recorded as a 0.
 
     With ``compile_cache`` (the command line passes ``default_compile_cache()``), the chapter's
     solutions are graded once first to fill it (``warm_compile_cache``), then every submission
-    starts from a private copy."""
+    starts from a private copy. ``references`` keeps the judges' references between runs."""
     if jobs < 1 or jobs > 64:
         raise UsageError(f"--jobs must be in [1, 64], got {jobs}")
-    students = students_in(submissions, chapter)
+    index, shards = shard
+    everyone = students_in(submissions, chapter)
+    students = [s for s in everyone if shard_of(s, shards) == index]
+    result = BatchResult(others=len(everyone) - len(students))
     _ = chapter.student, chapter.exercises, chapter.test_cells  # load once, before the threads
     out_root = out_root or chapter.root
-    gb = open_gradebook(db_url)
     hide = [chapter.root, submissions, out_root]
     if db_url.startswith("sqlite:///"):
         hide.append(Path(db_url[len("sqlite:///") :]).parent)
-    results: dict[str, list[ExerciseResult]] = {}
-    try:
-        ensure_assignment(gb, chapter)
-        with (
-            Sandbox(limits=limits, hide=hide, compile_cache=compile_cache) as sandbox,
-            ThreadPoolExecutor(jobs) as pool,
-        ):
-            if students:
-                references = threading.Thread(
-                    target=prepare_references, args=(chapter,), daemon=True
-                )
-                references.start()  # on one core, while the other warms the compile cache
-                warm_compile_cache(chapter, sandbox)
+    with (
+        Sandbox(limits=limits, hide=hide, compile_cache=compile_cache, mode=isolation) as sandbox,
+        ThreadPoolExecutor(jobs) as pool,
+    ):
+        if not students:
+            return result
+        references_ready = threading.Thread(
+            target=prepare_references, args=(chapter, references), daemon=True
+        )
+        references_ready.start()  # on one core, while the other warms the compile cache
+        # The preflight (SandboxError: nothing graded, nothing written): the warm-up's first start
+        # when it runs (trusted solutions, JAX imported), else a start with nothing to grade.
+        if not warm_compile_cache(chapter, sandbox):
+            sandbox.check(imports=True)
+        gb = open_for_grading(db_url, chapter)
+        try:
             futures = {
                 pool.submit(
                     grade_one,
@@ -108,19 +171,25 @@ def autograde(
             }
             for fut in as_completed(futures):
                 student = futures[fut]
-                rows = fut.result()
+                try:
+                    rows = fut.result()
+                except Exception as e:  # the sandbox or the grader failed, not the learner
+                    result.ungraded[student] = f"{type(e).__name__}: {e}"
+                    if on_error:
+                        on_error(student, result.ungraded[student])
+                    continue
                 record(gb, chapter, student, rows)
                 folder = out_root / AUTOGRADED_DIR / student / chapter.name
                 _write_json(folder / "results.json", [r.as_dict() for r in rows])
                 src = submitted_notebook(submissions, student, chapter)
                 if src.is_file():
                     shutil.copyfile(src, folder / src.name)
-                results[student] = rows
+                result.graded[student] = rows
                 if on_done:
                     on_done(student, rows)
-    finally:
-        gb.close()
-    return results
+        finally:
+            gb.close()
+    return result
 
 
 # --------------------------------------------------------------------------- feedback

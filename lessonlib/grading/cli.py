@@ -1,26 +1,35 @@
-"""The ``lessonlib`` command line: release, grade, autograde, feedback, export.
+"""The ``lessonlib`` command line: release, grade, progress, autograde, feedback, export.
 
     lessonlib release [CHAPTER]                      student versions into release/NN_topic/
     lessonlib grade CHAPTER|PATH.ipynb [--json]      grade your workspace notebook
-    lessonlib autograde CHAPTER --submissions DIR [--jobs N] [--db URL] [--json]
+    lessonlib progress [--json]                      your best score, attempts and open exercises
+    lessonlib autograde CHAPTER --submissions DIR [--jobs N] [--db URL] [--shard i/N] [--json]
     lessonlib feedback CHAPTER                       HTML feedback per student
     lessonlib export FILE.csv [--db URL]             every grade as CSV
 
 Exit status: 0 whenever the command ran (whatever the grades), 2 for usage errors and unreadable
-notebooks, with a message on stderr.
+notebooks, 3 when the grading sandbox does not work here (nothing was graded or recorded) or some
+submissions could not be graded for the sandbox's own reasons (they were left ungraded: run the
+command again), with a message on stderr.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import sys
 import threading
 from pathlib import Path
 
-from lessonlib.cache import atomic_write
+# nbformat validates notebooks with jsonschema, which builds a grammar for RFC 3987 IRIs at import
+# when the optional ``rfc3987_syntax`` is installed (a JupyterLab dependency): about 2.5 s of CPU
+# on every command, for a string format no notebook schema uses. Marking it absent skips that.
+sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
 
-from .course import (
+from lessonlib.cache import atomic_write  # noqa: E402
+
+from .course import (  # noqa: E402
     RELEASE_DIR,
     ROOT,
     SUBMITTED_DIR,
@@ -30,7 +39,7 @@ from .course import (
     default_db_url,
     resolve_chapter,
 )
-from .sandbox import Limits
+from .sandbox import ISOLATION_MODES, Limits, SandboxError  # noqa: E402
 
 
 def _limits(args: argparse.Namespace) -> Limits:
@@ -62,10 +71,55 @@ def _add_limits(p: argparse.ArgumentParser) -> None:
         "compiled for the chapter's solutions, kept in $LESSONLIB_CACHE/grader-xla)",
     )
     p.add_argument(
+        "--isolation",
+        choices=("auto", *ISOLATION_MODES),
+        default="auto",
+        help="how the learner's code is isolated (default: the strongest this machine allows; "
+        "see docs/instructors.md, 'Threat model')",
+    )
+    p.add_argument(
         "--cells",
         choices=("answers", "all"),
         default="answers",
         help="run only answer cells + definitions (default) or every non-test cell",
+    )
+
+
+def _isolation(args: argparse.Namespace) -> str | None:
+    import os
+
+    if args.isolation == "auto":
+        return None
+    if args.isolation.startswith("root") and os.geteuid() != 0:
+        raise UsageError(
+            f"--isolation {args.isolation} needs root; as a normal user use "
+            "user-namespaces or process"
+        )
+    return args.isolation
+
+
+def _sandbox_help(e: SandboxError) -> str:
+    """What a learner or an instructor reads when the sandbox cannot start: the step, the error and
+    what to do about it."""
+    return "\n".join(
+        [
+            "the grading sandbox does not work on this machine, so nothing was graded and "
+            "nothing was recorded.",
+            f"  isolation:    {e.mode}",
+            f"  failing step: {e.step}",
+            f"  error:        {e.detail}",
+            "What you can do:",
+            "  - grade with a weaker isolation: --isolation process (a plain child process with "
+            "your own permissions: fine for your own notebooks, not for a class; see "
+            "docs/instructors.md, 'Threat model'), or as root --isolation root (runs as nobody, "
+            "no namespaces);",
+            "  - or let the sandbox use Linux namespaces: on a host, `sudo unshare --mount --net "
+            "--pid --fork --mount-proc true` must work (as a normal user: user namespaces "
+            "enabled, sysctl user.max_user_namespaces > 0); in a container, run it with "
+            "--cap-add SYS_ADMIN and a seccomp/AppArmor profile that allows mount and unshare "
+            "(docker run --security-opt seccomp=unconfined --security-opt apparmor=unconfined), "
+            "and with setuid/setgid allowed so the code can run as nobody.",
+        ]
     )
 
 
@@ -116,7 +170,8 @@ def cmd_release(args: argparse.Namespace) -> int:
 
 def cmd_grade(args: argparse.Namespace) -> int:
     from .gradebook import attempts_path, best_scores, log_attempt
-    from .grader import grade_notebook, prepare_references, read_submission, warm_compile_cache
+    from .grader import grade_notebook, prepare_judges, read_submission, warm_compile_cache
+    from .references import ReferenceStore
     from .sandbox import Sandbox
 
     root = Path(args.course)
@@ -128,17 +183,23 @@ def cmd_grade(args: argparse.Namespace) -> int:
         chapter = resolve_chapter(target, root)
         path = Path(args.workspace or root / "workspace") / chapter.name / f"{chapter.name}.ipynb"
     nb = read_submission(path)  # UsageError (exit 2) if missing or unreadable
-    cache = _compile_cache(args)
-    with Sandbox(limits=_limits(args), hide=[root, path.parent], compile_cache=cache) as sandbox:
-        references = threading.Thread(target=prepare_references, args=(chapter,), daemon=True)
-        references.start()  # the trusted answers, computed while the sandbox runs
-        warm_compile_cache(chapter, sandbox)  # once per chapter and version; then grades are faster
+    cache, limits, isolation = _compile_cache(args), _limits(args), _isolation(args)
+    hide = [root, path.parent]
+    with Sandbox(limits=limits, hide=hide, compile_cache=cache, mode=isolation) as sandbox:
+        judges = threading.Thread(
+            target=prepare_judges, args=(chapter, ReferenceStore()), daemon=True
+        )
+        judges.start()  # the trusted answers, loaded or computed while the sandbox runs
+        # once per chapter and version (then grades are faster); its first start, or else a start
+        # with nothing to grade, is the preflight: SandboxError (exit 3) before anything is logged
+        if not warm_compile_cache(chapter, sandbox):
+            sandbox.check()
         rows = grade_notebook(chapter, nb, sandbox, mode=args.cells)
     log = attempts_path(path)
     best_before = best_scores(log, chapter.name)
     try:
         attempt = log_attempt(log, chapter.name, rows)
-    except OSError as e:  # a read-only workspace must not stop the learner from seeing grades
+    except (OSError, sqlite3.Error) as e:  # a read-only workspace must not hide the grades
         attempt = None
         print(f"note: attempt not logged ({e})", file=sys.stderr)
     data = [
@@ -174,14 +235,66 @@ def cmd_grade(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_progress(args: argparse.Namespace) -> int:
+    from .progress import progress
+
+    root = Path(args.course)
+    workspace = Path(args.workspace or root / "workspace")
+    log = workspace / ".grades.sqlite"
+    rows = progress(root, log)
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    table = [
+        {
+            "chapter": r["chapter"],
+            "best": f"{'-' if r['best'] is None else format(r['best'], 'g')}/{r['max_points']:g}",
+            "attempts": r["attempts"],
+            "open": _open_list(r),
+            "last attempt": r["last_attempt"][:16].replace("T", " ") if r["last_attempt"] else "-",
+        }
+        for r in rows
+    ]
+    print(_table(table, ["chapter", "best", "attempts", "open", "last attempt"]))
+    tried = [r for r in rows if r["attempts"]]
+    best = sum(r["best"] or 0.0 for r in rows)
+    possible = sum(r["max_points"] for r in rows)
+    print(
+        f"\n{len(tried)} of {len(rows)} chapters attempted; {best:g} / {possible:g} points "
+        f"(best per exercise); attempts from {log}"
+    )
+    if not tried:
+        print("Grade a chapter with `lessonlib grade 01` (after saving its notebook).")
+    return 0
+
+
+def _open_list(row: dict, width: int = 48) -> str:
+    """The open exercises of a progress row, short enough for a table cell."""
+    ids = row["open"]
+    if not ids:
+        return "none" if row["exercises"] else "-"
+    if len(ids) == row["exercises"] and not row["attempts"]:
+        return f"all {len(ids)}"
+    text = ""
+    for k, ex in enumerate(ids):
+        more = f", +{len(ids) - k} more"
+        item = ex if not text else f", {ex}"
+        if len(text + item) > width - len(more) and k < len(ids) - 1:
+            return text + more
+        text += item
+    return text
+
+
 def cmd_autograde(args: argparse.Namespace) -> int:
-    from .batch import autograde
+    from .batch import autograde, parse_shard
+    from .references import ReferenceStore
 
     root = Path(args.course)
     chapter = resolve_chapter(args.chapter, root)
     submissions = Path(args.submissions or root / SUBMITTED_DIR)
     db = args.db or default_db_url(root)
-    limits = _limits(args)
+    limits, isolation = _limits(args), _isolation(args)
+    shard = parse_shard(args.shard) if args.shard is not None else (0, 1)
 
     def progress(student: str, rows: list) -> None:
         if not args.json:
@@ -189,7 +302,10 @@ def cmd_autograde(args: argparse.Namespace) -> int:
             possible = sum(r.max_points for r in rows)
             print(f"{student}: {total:g} / {possible:g}", flush=True)
 
-    results = autograde(
+    def failed(student: str, message: str) -> None:
+        print(f"{student}: NOT GRADED, the grader failed: {message}", file=sys.stderr, flush=True)
+
+    batch = autograde(
         chapter,
         submissions,
         db_url=db,
@@ -197,8 +313,13 @@ def cmd_autograde(args: argparse.Namespace) -> int:
         limits=limits,
         mode=args.cells,
         on_done=progress,
+        on_error=failed,
         compile_cache=_compile_cache(args),
+        references=ReferenceStore(),
+        shard=shard,
+        isolation=isolation,
     )
+    results = batch.graded
     if args.json:
         out = [
             {
@@ -211,9 +332,25 @@ def cmd_autograde(args: argparse.Namespace) -> int:
             for s in sorted(results)
             for r in results[s]
         ]
+        out += [
+            {"student": s, "exercise": None, "status": "ungraded", "error": batch.ungraded[s]}
+            for s in sorted(batch.ungraded)
+        ]
         print(json.dumps(out, indent=1))
     else:
-        print(f"graded {len(results)} submission(s) of {chapter.name} into {db.split('@')[-1]}")
+        where = f" (shard {shard[0]}/{shard[1]}; {batch.others} in other shards)"
+        print(
+            f"graded {len(results)} submission(s) of {chapter.name} into {db.split('@')[-1]}"
+            + (where if shard[1] > 1 else "")
+        )
+    if batch.ungraded:
+        print(
+            f"lessonlib autograde: {len(batch.ungraded)} submission(s) not graded because the "
+            f"grader itself failed ({', '.join(sorted(batch.ungraded))}); nothing was recorded "
+            "for them: run the same command again to grade them",
+            file=sys.stderr,
+        )
+        return 3
     return 0
 
 
@@ -269,6 +406,11 @@ def parser() -> argparse.ArgumentParser:
     _add_limits(g)
     g.set_defaults(func=cmd_grade)
 
+    pr = sub.add_parser("progress", help="your best score, attempts and open exercises")
+    pr.add_argument("--workspace", help="workspace folder (default: workspace/)")
+    pr.add_argument("--json", action="store_true", help="print a JSON list")
+    pr.set_defaults(func=cmd_progress)
+
     a = sub.add_parser("autograde", help="grade every submission of a chapter")
     a.add_argument("chapter")
     a.add_argument(
@@ -276,6 +418,12 @@ def parser() -> argparse.ArgumentParser:
     )
     a.add_argument("--jobs", type=int, default=1, help="parallel sandboxes (default 1)")
     a.add_argument("--db", help="gradebook URL (default: sqlite in course/)")
+    a.add_argument(
+        "--shard",
+        metavar="i/N",
+        help="grade only shard i of N (0-based: 0/4 .. 3/4), chosen by a hash of the student id; "
+        "for job arrays (Slurm, Kubernetes) writing one PostgreSQL gradebook",
+    )
     a.add_argument("--json", action="store_true")
     _add_limits(a)
     a.set_defaults(func=cmd_autograde)
@@ -300,6 +448,9 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as e:
         print(f"lessonlib {args.command}: {e}", file=sys.stderr)
         return 2
+    except SandboxError as e:
+        print(f"lessonlib {args.command}: {_sandbox_help(e)}", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

@@ -16,10 +16,12 @@ import ast
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-
-import nbformat
+from typing import TYPE_CHECKING
 
 from lessonlib import exercises as lx
+
+if TYPE_CHECKING:
+    import nbformat
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -100,6 +102,8 @@ class Chapter:
 
     @cached_property
     def source(self) -> nbformat.NotebookNode:
+        import nbformat  # not at import time: ``lessonlib progress`` reads no notebook with it
+
         return nbformat.read(self.source_path, as_version=4)
 
     @cached_property

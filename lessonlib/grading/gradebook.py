@@ -9,11 +9,13 @@ mid-batch loses nothing already recorded and a re-run overwrites the same rows (
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import hashlib
 import os
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from lessonlib.cache import atomic_write
@@ -61,6 +63,57 @@ def _alembic_on_path() -> None:
         os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
 
 
+@contextlib.contextmanager
+def setup_lock(db_url: str) -> Iterator[None]:
+    """Hold the gradebook's set-up lock: concurrent graders (shards of one class, on one machine or
+    many) create the tables, the course and the assignment one at a time, instead of racing to
+    insert the same rows. PostgreSQL: an advisory lock; SQLite: a lock file next to the database."""
+    url = _driver(db_url)
+    if url.startswith("sqlite:///"):
+        import fcntl
+
+        path = Path(url[len("sqlite:///") :])
+        if not path.parent.exists():
+            path.parent.mkdir(parents=True)
+            os.chmod(path.parent, 0o700)
+        fd = os.open(path.with_name(f".{path.name}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+    elif url.startswith("postgresql"):
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine(url)
+        try:
+            with engine.connect() as con:
+                con.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _ADVISORY_KEY})
+                try:
+                    yield
+                finally:
+                    con.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _ADVISORY_KEY})
+        finally:
+            engine.dispose()
+    else:
+        yield
+
+
+_ADVISORY_KEY = int.from_bytes(hashlib.sha256(b"lessonlib gradebook set-up").digest()[:7], "big")
+
+
+def open_for_grading(db_url: str, chapter: Chapter):
+    """The gradebook, created if needed, with ``chapter`` as an assignment (under ``setup_lock``)."""
+    with setup_lock(db_url):
+        gb = open_gradebook(db_url)
+        try:
+            ensure_assignment(gb, chapter)
+        except BaseException:
+            gb.close()
+            raise
+    return gb
+
+
 def ensure_assignment(gb, chapter: Chapter) -> None:
     """The chapter as an nbgrader assignment with one notebook and one grade cell per test cell."""
     gb.update_or_create_assignment(chapter.name)
@@ -71,8 +124,25 @@ def ensure_assignment(gb, chapter: Chapter) -> None:
         )
 
 
-def record(gb, chapter: Chapter, student: str, rows: list[ExerciseResult]) -> None:
-    """Write one student's auto scores (one commit). Tampered cells flag the notebook for review."""
+def record(gb, chapter: Chapter, student: str, rows: list[ExerciseResult], tries: int = 4) -> None:
+    """Write one student's auto scores (one commit). Tampered cells flag the notebook for review.
+
+    A conflict with a concurrent writer (the same student graded twice at once, a locked SQLite
+    file) is rolled back and tried again: the second try finds the rows the other one made."""
+    from nbgrader.api import InvalidEntry
+    from sqlalchemy.exc import DBAPIError
+
+    for attempt in range(tries):
+        try:
+            return _record(gb, chapter, student, rows)
+        except (InvalidEntry, DBAPIError):
+            gb.db.rollback()
+            if attempt == tries - 1:
+                raise
+            time.sleep(0.2 * 2**attempt)
+
+
+def _record(gb, chapter: Chapter, student: str, rows: list[ExerciseResult]) -> None:
     import warnings
 
     from nbgrader.api import MissingEntry

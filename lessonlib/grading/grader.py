@@ -39,7 +39,8 @@ from .course import (
     is_test_cell,
     nbgrader_meta,
 )
-from .sandbox import MAX_CACHE_BYTES, JobResult, Sandbox, UnitResult
+from .references import ReferenceStore
+from .sandbox import MAX_CACHE_BYTES, JobResult, Sandbox, UnitResult, library_digest
 
 # CPython 3.11's ast.parse is not safe in several threads at once ("AST constructor recursion
 # depth mismatch"): jobs are built under this lock.
@@ -315,9 +316,9 @@ def grade_notebook(
     mode: str = "answers",
 ) -> list[ExerciseResult]:
     """Grade a submission already read with :func:`read_submission`."""
-    tampering = find_tampering(chapter, nb)
     job, arrays, keys = build_job(chapter, nb, mode=mode)
     result: JobResult = sandbox.run_job(job, arrays)
+    tampering = find_tampering(chapter, nb)  # after the run: prepare_judges may have done the work
     prepare_references(chapter)
     cell_errs = {job["cells"][i]["label"]: e for i, e in result.cell_errors.items()}
     first_err = next(iter(cell_errs.items()), None)
@@ -375,18 +376,39 @@ def warm_compile_cache(chapter: Chapter, sandbox: Sandbox) -> bool:
 _PREPARE_LOCK = threading.Lock()
 
 
-def prepare_references(chapter: Chapter) -> None:
-    """Compute what the judges compare with (``Exercise.prepare``, e.g. chapter 01's lambda sweep).
+def prepare_references(chapter: Chapter, store: ReferenceStore | None = None) -> None:
+    """Compute what the judges compare with (``Exercise.prepare``, e.g. chapter 01's lambda sweep),
+    or load it from ``store`` (see references.py), where a computed result is then kept.
 
     ``grade_notebook`` calls it before judging; calling it earlier, in a background thread while a
     sandbox runs, takes it off the critical path. Concurrent calls wait for the first one."""
     with _PREPARE_LOCK:
+        library = None
         for ex in chapter.exercises:
-            if ex.prepare is not None:
-                try:
-                    ex.prepare()
-                except Exception:  # the judge meets the same error and reports it per exercise
-                    pass
+            prep = ex.prepare
+            if prep is None or (isinstance(prep, lx.Precomputed) and prep.ready):
+                continue
+            try:
+                if isinstance(prep, lx.Precomputed) and store is not None:
+                    library = library or library_digest()
+                    key = store.key(chapter, ex, library)
+                    stored = store.load(ex, key)
+                    if stored is not None:
+                        prep.load(stored)
+                    else:
+                        store.save(ex, key, prep())
+                else:
+                    prep()
+            except Exception:  # the judge meets the same error and reports it per exercise
+                pass
+
+
+def prepare_judges(chapter: Chapter, store: ReferenceStore | None = None) -> None:
+    """Everything judging needs, ahead of time (run it in a thread while the sandbox works): the
+    references (``prepare_references``) and the imports the references' cases use."""
+    prepare_references(chapter, store)
+    _ = chapter.student  # the released version, for the tamper check (imports nbgrader: ~1.7 s)
+    import jax.numpy  # noqa: F401  (reference functions get their inputs as JAX arrays)
 
 
 def clamp(points: float, max_points: float) -> float:

@@ -104,7 +104,20 @@ class JobResult:
     stderr_tail: str = ""
 
 
+class SandboxError(RuntimeError):
+    """The sandbox itself failed before any learner code ran (a mount, the namespaces, the user
+    switch, Python or JAX could not start): the environment's fault, never the learner's. Nothing
+    it produced may be graded; ``step`` names what failed, ``detail`` says how."""
+
+    def __init__(self, mode: str, step: str, detail: str):
+        self.mode, self.step, self.detail = mode, step, detail.strip()
+        super().__init__(f"the grading sandbox ({mode} isolation) failed to {step}: {self.detail}")
+
+
 # --------------------------------------------------------------------------- isolation
+
+
+_NO_CAPS = ("--inh-caps=-all", "--bounding-set=-all", "--no-new-privs")  # for setpriv
 
 
 def _can_run(cmd: list[str]) -> bool:
@@ -112,6 +125,9 @@ def _can_run(cmd: list[str]) -> bool:
         return subprocess.run(cmd, capture_output=True, timeout=20).returncode == 0
     except (OSError, subprocess.SubprocessError):
         return False
+
+
+ISOLATION_MODES = ("root-namespaces", "root", "user-namespaces", "process")
 
 
 @lru_cache(maxsize=1)
@@ -127,9 +143,10 @@ def isolation_mode() -> str:
         ):
             return "root-namespaces"
         return "root"
+    drop = f"setpriv {' '.join(_NO_CAPS)} -- true"
     if shutil.which("unshare") and _can_run(
         ["unshare", "--user", "--map-root-user", "--mount", "--net", "--pid", "--fork"]
-        + ["--mount-proc", "--propagation", "private", "sh", "-c", probe]
+        + ["--mount-proc", "--propagation", "private", "sh", "-c", f"{probe} && {drop}"]
     ):
         return "user-namespaces"
     return "process"
@@ -138,29 +155,48 @@ def isolation_mode() -> str:
 # The namespace set-up, run as (namespace) root before dropping to the learner's process:
 # a fresh /tmp holding only scratch, the runtime copy and the packages; secrets hidden under empty
 # tmpfs mounts, with the Python installation (which may live under a hidden home) bound back.
+# Each step is named in $STEP: when one fails, the last line on stderr says which (``check``).
+STEP_MARK = "lessonlib-sandbox-step:"
 _NS_SCRIPT = r"""
 set -e
+STEP="start the namespace set-up"
+trap 'rc=$?; [ "$rc" = 0 ] || echo "lessonlib-sandbox-step: $STEP" >&2' EXIT
 T="$1"; S="$2"; R="$3"; P="$4"; shift 4
+STEP="mount a private /tmp (tmpfs on $T)"
 mount -t tmpfs -o size=64m,mode=1777 lessonlib-tmp "$T"
 mkdir -p "$T/scratch" "$T/runtime" "$T/site" "$T/.keep"
+STEP="bind the scratch folder $S"
 mount --bind "$S" "$T/scratch"
+STEP="bind the library copy $R"
 mount --bind "$R" "$T/runtime"
+STEP="bind the Python packages $P"
 mount --bind "$P" "$T/site"
+STEP="make the library copy and the packages read-only (remount,bind,ro)"
 mount -o remount,bind,ro "$T/runtime"; mount -o remount,bind,ro "$T/site"
 i=0; hide=""; keep=""
 while [ "$1" != "--" ]; do hide="$hide $1"; shift; done; shift
 while [ "$1" != "--" ]; do
+  STEP="bind the Python installation $1"
   i=$((i+1)); mkdir -p "$T/.keep/$i"; mount --bind "$1" "$T/.keep/$i"; keep="$keep $1"; shift
 done; shift
+STEP="move the private /tmp into place (mount --move)"
 mount --move "$T" /tmp
-for d in $hide; do [ -d "$d" ] && mount -t tmpfs -o size=16k,mode=0755 lessonlib-hidden "$d"; done
+for d in $hide; do
+  STEP="hide $d (tmpfs over it)"
+  [ -d "$d" ] && mount -t tmpfs -o size=16k,mode=0755 lessonlib-hidden "$d"
+done
 i=0
 for k in $keep; do
+  STEP="bind the Python installation back at $k"
   i=$((i+1)); mkdir -p "$k"; mount --bind "/tmp/.keep/$i" "$k"; umount -l "/tmp/.keep/$i"
 done
 rmdir /tmp/.keep/* /tmp/.keep 2>/dev/null || true
-for d in /var/tmp /dev/shm /run/lock; do [ -d "$d" ] && mount -t tmpfs -o size=1m lessonlib-empty "$d"; done
+for d in /var/tmp /dev/shm /run/lock; do
+  STEP="empty $d (tmpfs over it)"
+  [ -d "$d" ] && mount -t tmpfs -o size=1m lessonlib-empty "$d"
+done
 cd /tmp/scratch
+STEP="start $1"
 exec "$@"
 """
 
@@ -200,6 +236,26 @@ def _runtime_files() -> dict[str, Path]:
     return files
 
 
+def package_version(name: str) -> str:
+    """An installed distribution's version, read without importing it (``import jax`` costs 1 s)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "absent"
+
+
+def library_digest() -> str:
+    """A digest of the library copy the sandbox imports (``_runtime_files``), Python, JAX and
+    jaxlib: what the compile cache's marker and the stored references are keyed on."""
+    versions = f"{sys.version}|jax {package_version('jax')}|jaxlib {package_version('jaxlib')}"
+    h = hashlib.sha256(versions.encode())
+    for rel, src in sorted(_runtime_files().items()):
+        h.update(rel.encode() + b"\0" + src.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def _safe_sandbox_path(p: Path) -> bool:
     return p.resolve() not in (Path("/"), Path("/tmp"), Path("/usr"), Path("/proc"))
 
@@ -232,8 +288,13 @@ class Sandbox:
         self.site = Path(sysconfig.get_paths()["purelib"])
         home = Path(os.path.expanduser("~"))
         # Always hidden: the checkout lessonlib is imported from (it holds the chapter specs with
-        # references and hidden cases, the source notebooks, .git) and the grader's home.
-        hidden = [Path(h).resolve() for h in hide if h] + [home.resolve(), PACKAGE.parent]
+        # references and hidden cases, the source notebooks, .git), the grader's home and its cache
+        # folder (the compile cache, copied into each job before it starts, and the stored
+        # references, see references.py).
+        from lessonlib.cache import cache_dir
+
+        always = [home.resolve(), PACKAGE.parent, cache_dir().resolve()]
+        hidden = [Path(h).resolve() for h in hide if h] + always
         self.hide = sorted(
             {h for h in hidden if _safe_sandbox_path(h) and not self.base.is_relative_to(h)}
         )
@@ -258,6 +319,76 @@ class Sandbox:
 
     # ----------------------------------------------------------------- one job
 
+    def check(self, *, imports: bool = False) -> None:
+        """Start the sandbox once with nothing to grade (the preflight); SandboxError naming the
+        failing step when it cannot. With ``imports``, it also imports JAX and lessonlib there,
+        as every submission's start does (about 1.5 s more)."""
+        scratch = self.new_scratch()
+        try:
+            out = scratch / "out-check"
+            out.mkdir()
+            self._own(out)
+            with open(scratch / "plan-check.json", "w", encoding="utf-8") as f:
+                json.dump({"check": "imports" if imports else "start", "out": out.name}, f)
+            os.chmod(scratch / "plan-check.json", 0o644)
+            os.chmod(scratch, 0o700)
+            self._own(scratch)
+            cmd, cwd = self._command(scratch, "plan-check.json")
+            with open(scratch / "stderr-check", "wb") as se:
+                proc = self._popen(cmd, cwd, subprocess.DEVNULL, se)
+            deadline = time.monotonic() + self.limits.startup_timeout
+            try:
+                while proc.poll() is None and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                late = proc.poll() is None
+            finally:
+                _kill(proc)
+            if (out / "ready.json").exists():
+                return
+            tail = _tail(scratch / "stderr-check")
+            why = f"timeout: not started within {self.limits.startup_timeout:g} s" if late else ""
+            why = why or _exit_reason(proc.returncode)
+            raise SandboxError(self.mode, self._failed_step(tail, out), self._detail(why, tail))
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+            shutil.rmtree(scratch.parent / (scratch.name + "-ns"), ignore_errors=True)
+
+    def _popen(self, cmd: list[str], cwd: str, stdout, stderr) -> subprocess.Popen:
+        try:
+            return subprocess.Popen(
+                cmd,
+                cwd=cwd,
+                env=self._env(),
+                stdin=subprocess.DEVNULL,
+                stdout=stdout,
+                stderr=stderr,
+                start_new_session=True,
+            )
+        except OSError as e:  # no such program, not executable
+            raise SandboxError(self.mode, f"start {cmd[0]}", f"{type(e).__name__}: {e}") from None
+
+    @staticmethod
+    def _detail(why: str, stderr: str) -> str:
+        """What went wrong, for a SandboxError: the reason and stderr's end, without step marks."""
+        lines = [ln for ln in stderr.splitlines() if STEP_MARK not in ln and ln.strip()]
+        return f"{why}; {' / '.join(lines)[-800:]}".strip("; ")
+
+    def _failed_step(self, stderr: str, out: Path) -> str:
+        """Which step of the sandbox's start failed, from its stderr and the files it wrote."""
+        marks = [ln.split(STEP_MARK, 1)[1].strip() for ln in stderr.splitlines() if STEP_MARK in ln]
+        if marks:
+            return marks[-1]
+        if "unshare:" in stderr:
+            user = "--user --map-root-user " if self.mode == "user-namespaces" else ""
+            return f"create the Linux namespaces (unshare {user}--mount --net --pid --mount-proc)"
+        if "setpriv:" in stderr and "failed to execute" not in stderr:
+            if self.mode == "user-namespaces":
+                return "drop its capabilities (setpriv)"
+            return f"switch to the user nobody ({NOBODY}) without capabilities (setpriv)"
+        if not (out / "started.json").exists():
+            return f"start Python ({self.python} -I -S) and the grader's worker"
+        return "import JAX and lessonlib inside the sandbox"
+
     def new_scratch(self) -> Path:
         scratch = Path(tempfile.mkdtemp(dir=self.base, prefix="s-"))
         return scratch
@@ -277,7 +408,9 @@ class Sandbox:
         cmd = [self.python, "-I", "-S", "-c", _BOOT, plan_name, lib, site, self._rlimits()]
         if self.mode in ("root", "root-namespaces"):
             drop = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
-            cmd = drop + ["--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--", *cmd]
+            cmd = drop + [*_NO_CAPS, "--", *cmd]
+        elif self.mode == "user-namespaces":  # root of its namespace, but without capabilities:
+            cmd = ["setpriv", *_NO_CAPS, "--", *cmd]  # it could unmount what hides the secrets
         if not namespaces:
             return cmd, str(scratch)
         ns = ["unshare", "--mount", "--net", "--pid", "--fork", "--mount-proc"]
@@ -322,15 +455,9 @@ class Sandbox:
         return ",".join(f"{k}={v}" for k, v in values.items())
 
     def runtime_digest(self) -> str:
-        """A digest of what the sandbox runs: library copy, Python, JAX and the environment."""
-        import jax
-
-        h = hashlib.sha256(
-            f"{sys.version}|{jax.__version__}|{sorted(self._env().items())}".encode()
-        )
-        for rel, src in sorted(_runtime_files().items()):
-            h.update(rel.encode() + b"\0" + src.read_bytes())
-        return h.hexdigest()[:16]
+        """A digest of what the sandbox runs: the library copy, Python, JAX and the environment."""
+        env = f"{library_digest()}|{sorted(self._env().items())}"
+        return hashlib.sha256(env.encode()).hexdigest()[:16]
 
     def run_job(
         self, job: dict, arrays: dict[str, np.ndarray], *, save_cache: bool = False
@@ -416,15 +543,7 @@ class Sandbox:
                 open(scratch / f"stdout-{launches}", "wb") as so,
                 open(scratch / f"stderr-{launches}", "wb") as se,
             ):
-                proc = subprocess.Popen(
-                    cmd,
-                    cwd=cwd,
-                    env=self._env(),
-                    stdin=subprocess.DEVNULL,
-                    stdout=so,
-                    stderr=se,
-                    start_new_session=True,
-                )
+                proc = self._popen(cmd, cwd, so, se)
             idx, unit_start, reason = 0, time.monotonic(), None
             try:
                 while True:
@@ -438,10 +557,9 @@ class Sandbox:
                             reason = _exit_reason(code)
                         break
                     now = time.monotonic()
-                    if idx >= len(units):
-                        if now - unit_start > 2.0:  # all written: it should exit promptly
-                            break
-                    elif now - unit_start > limits[idx]:
+                    if idx >= len(units):  # every unit written: nothing more to wait for
+                        break
+                    if now - unit_start > limits[idx]:
                         reason = f"timeout: over the {limits[idx]:g} s limit"
                         break
                     if now > notebook_deadline:
@@ -466,8 +584,11 @@ class Sandbox:
             failing = units[idx] if idx < len(units) else None
             status = "timeout" if reason and reason.startswith("timeout") else "error"
             reason = reason or "the sandbox stopped without finishing"
-            if failing == "ready" or failing is None:
-                msg = f"the sandbox could not start ({reason}); {stderr_tail[-300:]}".strip()
+            if failing == "ready" and launches == 1:  # before any learner code: not theirs
+                step = self._failed_step(stderr_tail, out)
+                raise SandboxError(self.mode, step, self._detail(reason or "", stderr_tail))
+            if failing == "ready" or failing is None:  # after their code ran, or unreadable results
+                msg = f"the sandbox stopped early ({reason}); {stderr_tail[-300:]}".strip()
                 for k in remaining:
                     results[k] = UnitResult(status="error", message=msg)
                 break

@@ -7,7 +7,8 @@ working directory set to a scratch folder. Everything it reads and writes is pla
 - ``job.json`` + ``inputs.npz`` (written by the grader): the cells to execute, the exercises with
   their cases (inputs encoded by :func:`encode`), and the source of the probes they use;
 - ``PLAN`` (JSON): which cells and exercises this launch runs, and the output folder;
-- ``<out>/ready.json``, ``<out>/cell-<i>.json``, ``<out>/<exercise key>.json`` (+ ``.npz``): one
+- ``<out>/started.json`` (Python runs), ``<out>/ready.json`` (imports done: learner code next),
+  ``<out>/cell-<i>.json``, ``<out>/<exercise key>.json`` (+ ``.npz``): one
   file per finished unit, written atomically, so the grader sees progress and, after a crash, knows
   which unit broke.
 
@@ -135,12 +136,23 @@ def main() -> None:
     plan_path = sys.argv[1]
     with open(plan_path, encoding="utf-8") as f:
         plan = json.load(f)
+    out = plan["out"]
+    _write(out, "started", {})  # Python runs: a failure from here on is in the imports
+    check = plan.get("check")  # the grader's preflight: "start", or "imports" (JAX, lessonlib)
+    if check == "start":
+        _write(out, "ready", {})
+        return
+
+    import jax  # imported before any learner code, so its time counts as start-up
+
+    if check == "imports":
+        from lessonlib import exercises  # noqa: F401
+
+        _write(out, "ready", {})
+        return
     with open("job.json", encoding="utf-8") as f:
         job = json.load(f)
     inputs = dict(np.load("inputs.npz", allow_pickle=False)) if os.path.exists("inputs.npz") else {}
-    out = plan["out"]
-
-    import jax  # imported before any learner code, so its time counts as start-up
 
     cache = plan.get("xla_cache")
     if cache:  # the grader's compiled programs: a private copy, written only in trusted runs
@@ -200,3 +212,6 @@ def main() -> None:
             except BaseException as e:  # SystemExit, unencodable results, ...
                 outcomes.append({"error": _error(e)})
         _write(out, key, {"outcomes": outcomes}, arrays)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)  # everything is written; skip the interpreter's (and JAX's) slow teardown

@@ -138,6 +138,21 @@ assert np.isclose(
 # that were edited or deleted are reported as tampered. The verdict for each case is the same as
 # the instant check's.
 #
+# ## Your progress
+#
+# Every `lessonlib grade` is logged in your workspace (`workspace/.grades.sqlite`), and
+# `lessonlib progress` (or `--json`) prints, for every chapter of the course: your best score
+# (each exercise's best attempt, summed), how many times you graded it, the exercises you have not
+# passed yet and the date of your last attempt. Here is the same table; press *Refresh* after
+# grading a chapter. Chapters you have not graded yet show "–", with all their exercises open.
+
+# %%
+from lessonlib.demos import ch00_welcome  # noqa: E402
+
+progress_table = ch00_welcome.progress_panel()
+progress_table
+
+# %% [markdown]
 # ## Starting a notebook over
 #
 # `make lab` (or `make workspace`) creates your copies under `workspace/NN_topic/` from the
@@ -182,6 +197,7 @@ assert np.isclose(
 # | instant check | 即时检查 | `check(...)`: runs your function on test cases right away |
 # | hidden tests | 隐藏测试 | cases only the grader runs |
 # | grader | 评分器 | `lessonlib grade`: scores your saved notebook in a sandbox |
+# | progress | 学习进度 | `lessonlib progress`: best score, attempts and open exercises per chapter |
 # | workspace | 工作区 | your own copies of the notebooks, never overwritten |
 # | compile (jit) | 编译（即时编译） | turning a JAX function into one XLA computation, once per shape |
 # | device (CPU/GPU) | 设备 | the hardware JAX runs on |

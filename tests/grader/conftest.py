@@ -143,12 +143,16 @@ def db_url(request, tmp_path):
     """The same grading tests against SQLite and a real PostgreSQL server."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'course' / 'gradebook.db'}"
-    base = request.getfixturevalue("postgres_url")
+    return new_database(request.getfixturevalue("postgres_url"), request.node.nodeid)
+
+
+def new_database(server_url: str, test_id: str) -> str:
+    """A fresh, empty database on the throwaway PostgreSQL server; its URL."""
     import psycopg2
 
-    name = f"gb_{os.getpid()}_{abs(hash(request.node.nodeid)) % 10**8}"
-    con = psycopg2.connect(base)
+    name = f"gb_{os.getpid()}_{abs(hash(test_id)) % 10**8}"
+    con = psycopg2.connect(server_url)
     con.autocommit = True
     con.cursor().execute(f"CREATE DATABASE {name}")
     con.close()
-    return base.rsplit("/", 1)[0] + f"/{name}"
+    return server_url.rsplit("/", 1)[0] + f"/{name}"

@@ -1,0 +1,192 @@
+"""The trusted references on disk: ``Exercise.prepare`` results kept between grading runs.
+
+Some judges compare with a result that takes seconds to compute: chapter 01's ``lam_best`` is
+judged against a lambda sweep that trains 60 networks (about 8 s on one core). Without a store,
+every ``lessonlib grade 01`` pays that again. The store keeps each :class:`~lessonlib.exercises.
+Precomputed` result in ``$LESSONLIB_CACHE/grader-refs`` (next to the compile cache
+``grader-xla``), keyed like the compile cache's marker: the chapter's source notebook, the library
+copy the sandbox runs, Python and JAX (``sandbox.library_digest``), plus the chapter's spec module
+and numpy. Editing any of them computes the reference again.
+
+Whoever can change a stored reference decides what counts as right, so:
+
+1. Only the trusted process reads or writes the store (``grader.prepare_references``). The
+   sandbox never gets it: the whole cache folder is hidden from the learner's code where
+   namespaces are available, and the store is owner-only (0700), so ``nobody`` cannot enter it.
+2. Each file carries an HMAC-SHA256 of its key and content under a per-user secret
+   (``.secret``, 0600, created on first use). A file written by anyone without the secret (a
+   forged file in a shared or loosened cache folder, a copy from another course version or another
+   exercise) fails the check and is computed again; so does a torn or corrupt file.
+3. A store folder or secret that is not owned by the user, or is a link, is not used at all:
+   references are then computed in memory as before (slower, never a different grade).
+4. Files are read through ``O_NOFOLLOW``, size-checked, and loaded with ``allow_pickle=False``.
+
+Not protected: in the ``process`` isolation mode the learner's code runs as the user and could read
+the secret, as it can read everything else (docs/instructors.md, "Threat model").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import inspect
+import io
+import os
+import re
+import secrets
+import stat
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from lessonlib import exercises as lx
+from lessonlib.cache import atomic_write, cache_dir
+
+from .course import Chapter
+from .sandbox import package_version
+
+FORMAT = b"lessonlib-grader-refs-1"
+MAX_BYTES = 256 << 20
+_SAFE = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+def default_store() -> Path:
+    """``$LESSONLIB_CACHE/grader-refs`` (``~/.cache/lessonlib/grader-refs`` by default)."""
+    return cache_dir() / "grader-refs"
+
+
+def _read_own(path: Path, *, private: bool = False) -> bytes | None:
+    """The bytes of a regular file owned by this user (not through a link), at most ``MAX_BYTES``;
+    with ``private``, also unreadable by anyone else. None otherwise."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_size > MAX_BYTES:
+            return None
+        if private and st.st_mode & 0o077:
+            return None
+        return f.read(MAX_BYTES + 1)
+
+
+class ReferenceStore:
+    """Stored ``Exercise.prepare`` results of one user, verified with their secret."""
+
+    def __init__(self, folder: Path | None = None):
+        self.folder = Path(folder) if folder is not None else default_store()
+        self._secret: bytes | None = None
+
+    # ------------------------------------------------------------ keys
+
+    def key(self, chapter: Chapter, exercise: lx.Exercise, library: str) -> str:
+        """What the stored result depends on (``library`` is ``sandbox.library_digest()``)."""
+        compute = getattr(exercise.prepare, "compute", exercise.prepare)
+        h = hashlib.sha256(FORMAT)
+        for part in (
+            chapter.source_path.read_bytes(),
+            library.encode(),
+            _source_of(compute),
+            f"{exercise.id}|{getattr(compute, '__qualname__', '')}".encode(),
+            f"numpy {np.__version__} jaxlib {package_version('jaxlib')} {sys.version}".encode(),
+            f"{os.environ.get('JAX_PLATFORMS', '')}|{os.environ.get('JAX_ENABLE_X64', '')}".encode(),
+        ):
+            h.update(hashlib.sha256(part).digest())
+        return h.hexdigest()[:32]
+
+    def path(self, exercise: lx.Exercise, key: str) -> Path:
+        return self.folder / f"{_SAFE.sub('_', exercise.id)}-{key}.ref"
+
+    # ------------------------------------------------------------ the folder and its secret
+
+    def _usable(self) -> bool:
+        """The folder exists, is ours, is a real folder and is owner-only (tightened if needed)."""
+        try:
+            self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            st = os.lstat(self.folder)
+            if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
+                return False
+            if st.st_mode & 0o077:
+                os.chmod(self.folder, 0o700)
+            return True
+        except OSError:
+            return False
+
+    def secret(self) -> bytes | None:
+        """The user's secret (created on first use), or None when the store is unusable."""
+        if self._secret is not None:
+            return self._secret
+        if not self._usable():
+            return None
+        path = self.folder / ".secret"
+        for _ in range(2):
+            data = _read_own(path, private=True)
+            if data is not None and len(data) == 32:
+                self._secret = data
+                return data
+            # none yet, or one that others could have read or written: a new one (which also
+            # invalidates every file signed with the old one). Concurrent creators: the last
+            # rename wins and the next read takes it.
+            try:
+                with atomic_write(path) as f:
+                    os.fchmod(f.fileno(), 0o600)
+                    f.write(secrets.token_bytes(32))
+            except OSError:
+                return None
+        return None
+
+    def _mac(self, secret: bytes, key: str, body: bytes) -> bytes:
+        return hmac.new(secret, key.encode() + b"\0" + body, hashlib.sha256).digest()
+
+    # ------------------------------------------------------------ load and save
+
+    def load(self, exercise: lx.Exercise, key: str) -> dict[str, np.ndarray] | None:
+        """The stored arrays if present and verified, else None."""
+        secret = self.secret()
+        if secret is None:
+            return None
+        data = _read_own(self.path(exercise, key))
+        if data is None or len(data) < 32:
+            return None
+        mac, body = data[:32], data[32:]
+        if not hmac.compare_digest(mac, self._mac(secret, key, body)):
+            return None
+        try:
+            with np.load(io.BytesIO(body), allow_pickle=False) as z:
+                return lx.plain_arrays({k: z[k] for k in z.files})
+        except (OSError, ValueError):
+            return None
+
+    def save(self, exercise: lx.Exercise, key: str, arrays: dict[str, np.ndarray]) -> bool:
+        """Store ``arrays`` (atomically) and remove the exercise's older versions; False when the
+        store is unusable (costs time later, nothing else)."""
+        secret = self.secret()
+        if secret is None:
+            return False
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        body = buf.getvalue()
+        path = self.path(exercise, key)
+        try:
+            with atomic_write(path) as f:
+                os.fchmod(f.fileno(), 0o600)
+                f.write(self._mac(secret, key, body) + body)
+            for old in self.folder.glob(f"{_SAFE.sub('_', exercise.id)}-*.ref"):
+                if old.name != path.name:
+                    old.unlink(missing_ok=True)
+        except OSError:
+            return False
+        return True
+
+
+def _source_of(fn: object) -> bytes:
+    """The source file of the module that defines ``fn`` (its chapter's spec), or its source."""
+    try:
+        return Path(inspect.getsourcefile(fn)).read_bytes()  # type: ignore[arg-type]
+    except (TypeError, OSError):
+        try:
+            return inspect.getsource(fn).encode()  # type: ignore[arg-type]
+        except (TypeError, OSError):
+            return repr(fn).encode()
