@@ -51,6 +51,7 @@ from lessonlib.transforms import (  # noqa: F401  (re-exported: optim.chain, opt
     MaskedState,
     MultiTransformState,
     ScaleByScheduleState,
+    ScheduledTraceState,
     TraceState,
     add_decayed_weights,
     apply_updates,
@@ -78,6 +79,9 @@ def sgd(learning_rate, momentum=None, nesterov: bool = False) -> GradientTransfo
         \theta_t = \theta_{t-1} - \eta\, (g_t + \mu\, m_t).
 
     ``momentum=None`` is plain gradient descent :math:`\theta_t = \theta_{t-1} - \eta g_t`.
+    ``learning_rate`` and ``momentum`` may each be a number or a schedule ``count -> value``
+    (count 0, 1, 2, ... per update): 1cycle cycles both (``schedules.one_cycle`` and
+    ``schedules.one_cycle_momentum``).
 
     References: Polyak 1964 (heavy ball); Nesterov 1983; Sutskever et al. 2013 (momentum and
     Nesterov's look-ahead in deep learning).
@@ -119,8 +123,10 @@ def adagrad(learning_rate, initial_accumulator_value=0.1, eps=1e-7) -> GradientT
     stops: fine for convex problems, too early for deep networks.
 
     Where frameworks disagree: the initial accumulator :math:`G_0` is 0.1 in optax, Keras and TF1
-    but 0 in PyTorch; ``eps`` is inside the square root here (1e-7) and outside in PyTorch
-    (1e-10) and Keras (1e-7).
+    but 0 in PyTorch; ``eps`` is inside the square root here and in Keras 3 (both 1e-7:
+    ``lr * g / sqrt(accumulator + epsilon)`` in ``keras/src/optimizers/adagrad.py``), outside in
+    PyTorch (1e-10) and in older tf.keras releases. With the defaults this function is Keras 3's
+    ``Adagrad``.
 
     >>> import jax.numpy as jnp
     >>> opt = adagrad(1.0)
@@ -154,9 +160,11 @@ def rmsprop(
     2013); ``momentum`` adds a momentum buffer after the learning rate, as optax does.
 
     Where frameworks disagree: Keras calls :math:`\rho` ``rho`` (default 0.9), PyTorch calls it
-    ``alpha`` (default 0.99!); optax puts ``eps`` inside the square root by default
-    (``eps_in_sqrt=True``), PyTorch and Keras outside; TF1 started :math:`v_0` at 1, the others at 0
-    (``initial_scale``).
+    ``alpha`` (default 0.99!); optax and Keras 3 put ``eps`` inside the square root
+    (``eps_in_sqrt=True`` here; Keras 3 computes ``lr * g / sqrt(velocity + epsilon)`` in
+    ``keras/src/optimizers/rmsprop.py``, default ``epsilon=1e-7``), PyTorch and older tf.keras
+    releases outside (``eps_in_sqrt=False``); TF1 started :math:`v_0` at 1, the others at 0
+    (``initial_scale``). Keras 3's ``RMSprop(lr, rho=0.9)`` is ``rmsprop(lr, 0.9, eps=1e-7)``.
 
     >>> import jax.numpy as jnp
     >>> opt = rmsprop(0.01)
@@ -217,9 +225,13 @@ def nadam(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0) -> GradientTr
 
     with :math:`m_t, v_t, \hat v_t` as in :func:`adam`. Same as ``adam(..., nesterov=True)``.
 
-    Where frameworks disagree: Dozat's paper and Keras/PyTorch (``momentum_decay=4e-3``) also
-    warm up :math:`\beta_1` with a schedule :math:`\mu_t = \beta_1(1 - 0.5\cdot 0.96^{t\psi})`;
-    optax and this module use a constant :math:`\beta_1`. Dozat's Algorithm 2 also multiplies
+    Where frameworks disagree: Dozat's paper, Keras and PyTorch also warm up :math:`\beta_1`
+    with a schedule. Keras 3 uses :math:`\mu_t = \beta_1(1 - 0.5\cdot 0.96^{t})` (0.96 is
+    typed into ``keras/src/optimizers/nadam.py``; :math:`\mu_t` is within 1% of
+    :math:`\beta_1` after about 100 steps); PyTorch's ``NAdam`` uses
+    :math:`\mu_t = \beta_1(1 - 0.5\cdot 0.96^{t\psi})` with ``momentum_decay``
+    :math:`\psi = 4\cdot 10^{-3}`, a warm-up 250 times slower. optax and this module use a
+    constant :math:`\beta_1`. Dozat's Algorithm 2 also multiplies
     :math:`\hat v_t` by :math:`\beta_2`, which implementations omit.
 
     >>> import jax.numpy as jnp

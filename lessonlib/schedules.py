@@ -18,10 +18,14 @@ compiled training run serves every setting of a slider. Arguments are checked wi
 | ``exponential_decay`` | eta0 * 0.1^(t/s)                                    | ExponentialDecay           |
 | ``piecewise_constant``| values[i] for boundaries[i-1] <= t < boundaries[i]  | piecewise_constant_schedule|
 | ``one_cycle``         | linear up, linear down, then a long tail much lower | linear_onecycle_schedule   |
+| ``cosine_decay``      | eta0 * ((1-a) (1 + cos(pi t/T))/2 + a), t <= T      | cosine_decay_schedule      |
+| ``linear_warmup``     | linear init -> peak over w steps, then a schedule   | linear_schedule + join     |
 
 The LR range test that picks a schedule's peak rate is in ``lessonlib.lr_finder``.
 
-References: L. N. Smith & N. Topin, "Super-Convergence", 2018 and L. N. Smith, "A
+References: I. Loshchilov & F. Hutter, "SGDR: Stochastic Gradient Descent with Warm Restarts",
+ICLR 2017 (cosine annealing; ``cosine_decay`` is one period, without restarts); P. Goyal et al.,
+"Accurate, Large Minibatch SGD", 2017 (linear warm-up); L. N. Smith & N. Topin, "Super-Convergence", 2018 and L. N. Smith, "A
 disciplined approach to neural network hyper-parameters: Part 1", 2018 (1cycle, cycled
 momentum); A. Géron, *Hands-On Machine Learning*, 3rd ed., ch. 11 ("Learning Rate
 Scheduling"); Keras docs for ``keras.optimizers.schedules`` and ``ReduceLROnPlateau``.
@@ -41,7 +45,9 @@ Schedule = Callable[[Any], jax.Array]
 
 __all__ = [
     "PlateauState",
+    "cosine_decay",
     "exponential_decay",
+    "linear_warmup",
     "one_cycle",
     "one_cycle_momentum",
     "piecewise_constant",
@@ -111,6 +117,82 @@ def exponential_decay(init_value, s) -> Schedule:
         return init_value * 0.1 ** (_step(t) / s)
 
     return schedule
+
+
+def cosine_decay(init_value, decay_steps, alpha=0.0) -> Schedule:
+    r"""Cosine annealing without restarts (SGDR's one period):
+
+    .. math::
+        \eta(t) = \eta_0\Big((1-\alpha)\,\tfrac12\big(1 + \cos(\pi \min(t, T)/T)\big) + \alpha\Big)
+
+    The rate falls slowly at first, fastest halfway, slowly again near :math:`\alpha\eta_0`, and
+    is held there after :math:`T` = ``decay_steps``. Equals
+    ``optax.cosine_decay_schedule(eta0, decay_steps, alpha)`` and Keras
+    ``CosineDecay(eta0, decay_steps, alpha)``.
+
+    Args:
+      init_value: eta0 > 0, the rate at step 0.
+      decay_steps: T > 0, the steps until the rate reaches ``alpha * init_value``.
+      alpha: the final rate as a fraction of ``init_value``, in [0, 1].
+
+    Example:
+      >>> sched = cosine_decay(0.1, decay_steps=100)
+      >>> [round(float(sched(t)), 6) for t in (0, 50, 100, 150)]
+      [0.1, 0.05, 0.0, 0.0]
+
+    Reference: Loshchilov & Hutter, "SGDR", ICLR 2017, eq. (5) with one period.
+    """
+    ck.positive("init_value", init_value)
+    ck.positive("decay_steps", decay_steps)
+    ck.in_range("alpha", alpha, 0.0, 1.0)
+
+    def schedule(t):
+        progress = jnp.minimum(_step(t), decay_steps) / decay_steps
+        return init_value * ((1 - alpha) * 0.5 * (1 + jnp.cos(jnp.pi * progress)) + alpha)
+
+    return schedule
+
+
+def linear_warmup(
+    peak_value, warmup_steps, schedule: Schedule | None = None, *, init_value=0.0
+) -> Schedule:
+    r"""A linear warm-up from ``init_value`` to ``peak_value`` over ``warmup_steps`` steps, then
+    ``schedule(t - warmup_steps)`` (or ``peak_value`` held, if ``schedule`` is None).
+
+    .. math::
+        \eta(t) = \eta_{\text{init}} + (\eta_{\text{peak}} - \eta_{\text{init}})\,t/w
+        \quad (t < w), \qquad \eta(t) = \text{schedule}(t - w) \quad (t \ge w)
+
+    ``schedule`` should start at ``peak_value`` (e.g. ``cosine_decay(peak_value, ...)``) so the
+    rate is continuous. Warm-up keeps the first steps small while Adam's second-moment estimate
+    or a large batch's statistics settle. ``linear_warmup(p, w, cosine_decay(p, T - w, e / p),
+    init_value=i)`` equals ``optax.warmup_cosine_decay_schedule(i, p, w, T, e)``.
+
+    Args:
+      peak_value: > 0, the rate reached at step ``warmup_steps``.
+      warmup_steps: w > 0 steps of warm-up.
+      schedule: what follows, as a function of the steps since the warm-up ended.
+      init_value: >= 0, the rate at step 0.
+
+    Example:
+      >>> sched = linear_warmup(0.1, 10, cosine_decay(0.1, decay_steps=90))
+      >>> [round(float(sched(t)), 6) for t in (0, 5, 10, 55, 100)]
+      [0.0, 0.05, 0.1, 0.05, 0.0]
+
+    Reference: Goyal et al., "Accurate, Large Minibatch SGD: Training ImageNet in 1 Hour", 2017.
+    """
+    ck.positive("peak_value", peak_value)
+    ck.positive("warmup_steps", warmup_steps)
+    ck.non_negative("init_value", init_value)
+    ck.ordered("init_value", init_value, "peak_value", peak_value, strict=False)
+
+    def warmed(t):
+        t = _step(t)
+        ramp = init_value + (peak_value - init_value) * t / warmup_steps
+        after = peak_value if schedule is None else schedule(t - warmup_steps)
+        return jnp.where(t < warmup_steps, ramp, after)
+
+    return warmed
 
 
 def piecewise_constant(boundaries: Sequence[int], values: Sequence[float]) -> Schedule:

@@ -50,6 +50,13 @@ class TraceState(NamedTuple):
     trace: Any
 
 
+class ScheduledTraceState(NamedTuple):
+    """Momentum buffer m and the step count read by a momentum schedule."""
+
+    count: jax.Array
+    trace: Any
+
+
 class ScaleByScheduleState(NamedTuple):
     """Step count read by a learning-rate schedule."""
 
@@ -141,11 +148,45 @@ def scale_by_learning_rate(learning_rate) -> GradientTransformation:
 
 
 def trace(decay, nesterov: bool = False) -> GradientTransformation:
-    r"""Momentum (heavy ball): accumulate a velocity, :math:`m_t = g_t + \mu\, m_{t-1}`.
+    r"""Momentum (heavy ball): accumulate a velocity, :math:`m_t = g_t + \mu_t\, m_{t-1}`.
 
-    Output :math:`m_t`, or with ``nesterov=True`` the look-ahead :math:`g_t + \mu\, m_t`.
+    Output :math:`m_t`, or with ``nesterov=True`` the look-ahead :math:`g_t + \mu_t\, m_t`.
     The learning rate is applied afterwards, so this is optax's (and PyTorch's) form.
+
+    ``decay`` is the momentum :math:`\mu` in [0, 1), or a schedule ``count -> mu`` (e.g.
+    ``schedules.one_cycle_momentum``) evaluated at the step count 0, 1, 2, ... like a learning-rate
+    schedule; then the state also holds the count (optax: ``inject_hyperparams``).
+
+    >>> import jax.numpy as jnp
+    >>> opt = trace(lambda count: jnp.where(count == 0, 0.0, 0.5))  # mu_0 = 0, then 0.5
+    >>> state = opt.init(jnp.zeros(1))
+    >>> m1, state = opt.update(jnp.ones(1), state)
+    >>> m2, state = opt.update(jnp.ones(1), state)
+    >>> [float(m1[0]), float(m2[0])]  # 1 + 0 * 0, then 1 + 0.5 * 1
+    [1.0, 1.5]
     """
+    if callable(decay):
+        schedule = decay
+
+        def init_scheduled(params):
+            return ScheduledTraceState(count=_int_zero(), trace=_zeros_like(params))
+
+        def update_scheduled(updates, state, params=None):
+            del params
+            mu = schedule(state.count)
+            new_trace = jax.tree.map(
+                lambda g, m: g + jnp.asarray(mu, g.dtype) * m, updates, state.trace
+            )
+            if nesterov:
+                updates = jax.tree.map(
+                    lambda g, m: g + jnp.asarray(mu, g.dtype) * m, updates, new_trace
+                )
+            else:
+                updates = new_trace
+            return updates, ScheduledTraceState(count=state.count + 1, trace=new_trace)
+
+        return GradientTransformation(init_scheduled, update_scheduled)
+
     ck.in_range("momentum", decay, 0.0, 1.0, hi_open=True)
 
     def init(params):

@@ -79,3 +79,27 @@ def test_hidden_cases_are_random_and_differ_from_visible():
         assert len(ex.hidden) >= 3
         shapes = {np.shape(c.args[0]) for c in ex.hidden}
         assert len(shapes) >= 2
+
+
+def _adam_fixed_betas(w, m, v, grad, t, lr, b1, b2, eps):
+    return ch06._adam(w, m, v, grad, t, lr, 0.9, 0.999, eps)
+
+
+def _adamw_fixed_betas(w, m, v, grad, t, lr, b1, b2, eps, weight_decay):
+    return ch06._adamw(w, m, v, grad, t, lr, 0.9, 0.999, eps, weight_decay)
+
+
+@pytest.mark.parametrize(
+    "exercise_id, wrong",
+    [("06.adam_step", _adam_fixed_betas), ("06.adamw_step", _adamw_fixed_betas)],
+)
+def test_hard_coded_betas_fail_the_instant_check_and_grading(exercise_id, wrong):
+    """Every case used b1=0.9, b2=0.999 once, so typing them in passed: the visible cases alone
+    (the instant check) and the hidden ones (grading) must now fail it, naming the mistake."""
+    for hidden in (False, True):
+        report = evaluate(get(exercise_id), wrong, hidden=hidden)
+        assert not report.passed
+        assert "typed in as 0.9 and 0.999" in report.message()
+    exercise = get(exercise_id)
+    assert any(c.args[6:8] != (0.9, 0.999) for c in exercise.cases)
+    assert sum(c.args[6:8] != (0.9, 0.999) for c in exercise.hidden) >= 2

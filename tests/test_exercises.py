@@ -40,6 +40,9 @@ EX = Exercise(
 RAISES = Exercise(
     id="99.rate", name="rate", points=1, cases=(Case((1.5,)),), reference=_checked_ref
 )
+VALUE_EX = Exercise(
+    id="99.v", name="v_answer", points=1, kind="value", cases=(Case(),), reference=3
+)
 
 
 def test_correct_answer_passes():
@@ -135,3 +138,28 @@ def test_unknown_exercise():
 
     with pytest.raises(KeyError):
         get("42.nothing")
+
+
+def test_check_failed_renders_as_the_verdict_not_a_traceback(monkeypatch, capsys):
+    """In IPython a failed check shows the verdict and the hint only (``_render_traceback_``);
+    it is still an error, so Run All needs ``raises-exception`` and grading scores it 0."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    import lessonlib.exercises as exercises
+
+    monkeypatch.setattr(exercises, "get", lambda exercise_id: EX)
+    shell = InteractiveShell.instance()
+    shell.user_ns["check"] = exercises.check
+    result = shell.run_cell('check("99.l2", lambda w, lam: 0.0)')
+    out = capsys.readouterr().out
+    assert isinstance(result.error_in_exec, CheckFailed)  # still a failure
+    assert "✘ 99.l2" in out and "Hint: sum of squares" in out
+    assert "Traceback" not in out and "exercises/__init__.py" not in out
+    assert len(out.strip().splitlines()) <= 4
+    # an unsolved value exercise: the variable was never assigned
+    monkeypatch.setattr(exercises, "get", lambda exercise_id: VALUE_EX)
+    result = shell.run_cell('check("99.v")')
+    out = capsys.readouterr().out
+    assert isinstance(result.error_in_exec, CheckFailed) and "not solved yet" in out
+    assert "NameError" not in out and "Traceback" not in out
+    InteractiveShell.clear_instance()

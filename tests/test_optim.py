@@ -373,3 +373,80 @@ def test_switch_picks_one_optimizer_even_under_vmap():
     finals = jax.vmap(final)(jnp.arange(3.0))
     for k, opt in enumerate(choices):
         np.testing.assert_allclose(finals[k], _minimize(opt, _quadratic, x0, 20), rtol=1e-5)
+
+
+# --------------------------------------------------------------------------- momentum schedules
+def _run_steps(opt, grads, params):
+    state, path = opt.init(params), []
+    for g in grads:
+        updates, state = opt.update(g, state, params)
+        params = optim.apply_updates(params, updates)
+        path.append(params)
+    return jnp.stack(path)
+
+
+_GRADS = [jnp.array([1.0, -2.0]), jnp.array([0.5, 0.5]), jnp.array([-1.0, 3.0]), jnp.ones(2)]
+
+
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_constant_momentum_schedule_equals_constant_momentum(nesterov):
+    p0 = jnp.array([1.0, 2.0])
+    constant = optim.sgd(0.1, momentum=0.9, nesterov=nesterov)
+    scheduled = optim.sgd(0.1, momentum=lambda count: jnp.float32(0.9), nesterov=nesterov)
+    np.testing.assert_allclose(
+        _run_steps(scheduled, _GRADS, p0), _run_steps(constant, _GRADS, p0), rtol=1e-6
+    )
+
+
+def test_momentum_schedule_changes_the_iterates_as_computed_by_hand():
+    # mu_t = 0.5, 0.8, 0.0, 0.9 at counts 0..3; m_t = g_t + mu_t m_{t-1}; w -= 0.1 m_t
+    mus = jnp.array([0.5, 0.8, 0.0, 0.9])
+    opt = optim.sgd(0.1, momentum=lambda count: mus[count])
+    w, m, want = np.array([1.0, 2.0]), np.zeros(2), []
+    for g, mu in zip(_GRADS, np.asarray(mus), strict=True):
+        m = np.asarray(g) + mu * m
+        w = w - 0.1 * m
+        want.append(w)
+    got = _run_steps(opt, _GRADS, jnp.array([1.0, 2.0]))
+    np.testing.assert_allclose(got, np.stack(want), rtol=1e-6)
+    constant = _run_steps(optim.sgd(0.1, momentum=0.5), _GRADS, jnp.array([1.0, 2.0]))
+    assert not np.allclose(got, constant)  # the schedule is actually read
+
+
+def test_one_cycle_momentum_schedule_matches_optax_inject_hyperparams():
+    from lessonlib import schedules
+
+    total = 40
+    lr, mom = schedules.one_cycle(total, 0.5), schedules.one_cycle_momentum(total)
+    rng = np.random.default_rng(0)
+    grads = [jnp.asarray(rng.normal(size=3), jnp.float32) for _ in range(total + 5)]
+    p0 = jnp.zeros(3)
+    ours = _run_steps(optim.sgd(lr, momentum=mom), grads, p0)
+    with jax.numpy_dtype_promotion("standard"):
+        ref_opt = optax.inject_hyperparams(optax.sgd)(learning_rate=lr, momentum=mom)
+        ref = _run_steps(ref_opt, grads, p0)
+    np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-6)
+
+
+def test_momentum_schedule_runs_under_jit_without_recompiling():
+    from lessonlib import schedules
+
+    @jax.jit
+    def steps(peak):
+        opt = optim.sgd(schedules.one_cycle(20, peak), momentum=schedules.one_cycle_momentum(20))
+        return _scan_quadratic(opt)
+
+    a, b = steps(0.1), steps(0.2)
+    assert steps._cache_size() == 1 and not np.allclose(a, b)
+
+
+def _scan_quadratic(opt):
+    p = jnp.array([1.0, -1.0])
+
+    def body(carry, _):
+        p, s = carry
+        u, s = opt.update(p, s, p)  # gradient of |p|^2 / 2
+        return (optim.apply_updates(p, u), s), None
+
+    (p, _), _ = jax.lax.scan(body, (p, opt.init(p)), None, length=20)
+    return p

@@ -396,3 +396,102 @@ def test_exercise_plateau_catches_python_if_and_cutting_on_improvement():
     report = _evaluate("07.plateau_step", python_if)
     assert not report.passed and "lax.scan" in report.message()  # the loop cases pass, scan fails
     assert not _evaluate("07.plateau_step", cuts_even_when_improving).passed  # patience=0 case
+
+
+def _plateau_min_best(state, metric, *, factor=0.5, patience=5, min_delta=1e-4):
+    lr, best, wait = state
+    improved = metric < best - min_delta
+    best = jnp.minimum(best, metric)  # the mistake: a dip smaller than min_delta moves best
+    wait = jnp.where(improved, 0, wait + 1)
+    reduce = ~improved & (wait >= patience)
+    return jnp.where(reduce, lr * factor, lr), best, jnp.where(reduce, 0, wait)
+
+
+def test_exercise_plateau_catches_best_as_running_minimum():
+    """`best = min(best, metric)` used to pass; Keras moves best only on metric < best - min_delta.
+    A visible case (the instant check) and a hidden one (grading) catch it, named, at the epoch."""
+    from lessonlib import exercises
+
+    ex = exercises.get("07.plateau_step")
+    for hidden in (False, True):
+        report = exercises.evaluate(ex, _plateau_min_best, hidden=hidden)
+        assert not report.passed
+        assert "best = min(best, metric)" in report.message()
+    report = exercises.evaluate(ex, _plateau_min_best)
+    # the dip case: epoch 2 (validation loss 0.995) must leave best at 1.0
+    assert "after epoch 2 (validation loss 0.995): best should be 1, got 0.995" in report.message()
+    hidden_only = exercises.Exercise(**{**ex.__dict__, "cases": ()})
+    assert not exercises.evaluate(hidden_only, _plateau_min_best, hidden=True).passed
+
+
+def test_exercise_schedule_feedback_names_the_step_not_the_grid_index():
+    """A 1cycle whose peak is at 0.5 T instead of floor(0.45 T): the feedback names a step t of
+    the learner's schedule (the probe grid has 128 points over [0, T + 5])."""
+
+    def peak_at_half(total_steps, max_lr):
+        if not (total_steps > 0 and max_lr > 0):
+            raise ValueError("total_steps and max_lr must be > 0")
+        knots = jnp.array([0, 0.5 * total_steps, 0.9 * total_steps, total_steps], jnp.float32)
+        values = jnp.array([max_lr / 10, max_lr, max_lr / 10, max_lr / 1e4], jnp.float32)
+        return lambda t: jnp.interp(jnp.asarray(t, jnp.float32), knots, values)
+
+    report = _evaluate("07.one_cycle_schedule", peak_at_half)
+    assert not report.passed
+    message = report.message()
+    assert "at step t=" in message and "index" not in message
+    t = int(message.split("at step t=")[1].split(":")[0])
+    from lessonlib import schedules
+
+    want = float(schedules.one_cycle(100, 0.1)(t))
+    assert f"expected {want:.6g}" in message
+
+
+# --------------------------------------------------------------------------- cosine and warm-up
+@pytest.mark.parametrize("alpha", [0.0, 0.1])
+def test_cosine_decay_matches_optax(alpha):
+    from lessonlib.schedules import cosine_decay
+
+    steps = np.arange(0, 260, dtype=np.int32)
+    ours = values_under_jit(cosine_decay(0.2, decay_steps=200, alpha=alpha), steps)
+    ref = optax_values(optax.cosine_decay_schedule(0.2, decay_steps=200, alpha=alpha), steps)
+    np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-8)
+    assert ours[-1] == pytest.approx(0.2 * alpha, abs=1e-8)  # held after decay_steps
+
+
+def test_linear_warmup_matches_optax_linear_schedule_and_warmup_cosine():
+    from lessonlib.schedules import cosine_decay, linear_warmup
+
+    steps = np.arange(0, 320, dtype=np.int32)
+    held = values_under_jit(linear_warmup(0.3, 50, init_value=0.01), steps)
+    ref = optax_values(optax.linear_schedule(0.01, 0.3, transition_steps=50), steps)
+    np.testing.assert_allclose(held, ref, rtol=1e-5, atol=1e-8)
+    warm_cos = linear_warmup(0.3, 50, cosine_decay(0.3, 250, alpha=0.001 / 0.3), init_value=0.01)
+    ref = optax.warmup_cosine_decay_schedule(0.01, 0.3, 50, decay_steps=300, end_value=0.001)
+    np.testing.assert_allclose(
+        values_under_jit(warm_cos, steps), optax_values(ref, steps), rtol=1e-5, atol=1e-8
+    )
+
+
+def test_cosine_and_warmup_check_their_arguments():
+    from lessonlib.schedules import cosine_decay, linear_warmup
+
+    with pytest.raises(ValueError, match="decay_steps must be > 0"):
+        cosine_decay(0.1, 0)
+    with pytest.raises(ValueError, match="alpha"):
+        cosine_decay(0.1, 10, alpha=1.5)
+    with pytest.raises(ValueError, match="warmup_steps must be > 0"):
+        linear_warmup(0.1, 0)
+    with pytest.raises(ValueError, match="init_value"):
+        linear_warmup(0.1, 10, init_value=0.2)
+
+
+def test_chapter_07_probe_source_compiles_for_the_grader():
+    """The grader sends the probes' source (with the spec module's imports, once per probe) to
+    its sandbox; a ``from __future__`` import there is a SyntaxError after the first copy, and
+    every 07 exercise then scored 0 with "the process exited with code 1"."""
+    from lessonlib.exercises import ch07
+    from lessonlib.grading.grader import probe_source
+
+    namespace = {"__name__": "lessonlib_probes"}
+    exec(compile(probe_source(ch07.EXERCISES), "<probes>", "exec"), namespace)
+    assert {"at_steps", "loop", "scan"} <= set(namespace)

@@ -6,8 +6,9 @@ outputs of T stochastic passes, each with its own mask (pass ``t`` uses the key
 
     p(y | x) ~= (1/T) sum_t softmax(f(x; mask_t)).
 
-The spread of the T predictions is a cheap uncertainty estimate; the predictive entropy
-``H = -sum_c p_c log p_c`` of the averaged distribution is the number plotted in chapter 02. Only
+The predictive entropy ``H = -sum_c p_c log p_c`` of the averaged distribution is the
+uncertainty chapter 02 plots, next to its free baseline, the entropy of the deterministic
+(evaluation-mode) network's softmax. Only
 chapter 02 uses these helpers, so they live here rather than in ``layers``/``models``.
 
 Panels: ``sweep_panel`` (a slider over the dropout rates of a stored sweep: instant) and

@@ -150,8 +150,72 @@ def trajectories(
 
 
 def compile_count() -> int:
-    """How many compiled versions of ``trajectories`` exist so far."""
-    return _trajectories._cache_size()
+    """How many compiled versions of ``trajectories`` (and ``rotated_trajectories``) exist."""
+    return _trajectories._cache_size() + _rotated._cache_size()
+
+
+@partial(jax.jit, static_argnames=("names", "steps"))
+def _rotated(hp, angle, *, names: tuple[str, ...], steps: int):
+    c, s = jnp.cos(angle), jnp.sin(angle)
+    rot = jnp.stack([jnp.stack([c, -s]), jnp.stack([s, c])])
+    x0 = rot @ jnp.array(SURFACES["quadratic"].start, jnp.float32)
+    out = {}
+    for name in names:
+        path, loss = trajectory(OPTIMIZERS[name](hp), lambda p: quadratic(rot.T @ p), x0, steps)
+        out[name] = (path @ rot, loss)  # each row p -> rot.T @ p: back in the bowl's own axes
+    return out
+
+
+def rotated_trajectories(
+    angle: float,
+    hp: Mapping[str, float],
+    *,
+    names: tuple[str, ...] = ("GD", "momentum", "AdaGrad", "RMSProp", "Adam"),
+    steps: int = 300,
+) -> dict[str, tuple[jax.Array, jax.Array]]:
+    """``trajectories`` on the quadratic rotated by ``angle`` (radians), start point rotated with
+    it. Paths are returned rotated back into the bowl's own axes, so a rotation-invariant method
+    draws the same path for every angle. ``angle`` is traced: a new angle does not recompile."""
+    for name in names:
+        _checks.one_of("names[k]", name, OPTIMIZERS)
+    hp = {k: jnp.asarray(v, jnp.float32) for k, v in hp.items()}
+    steps = _checks.positive_int("steps", steps)
+    return _rotated(hp, jnp.float32(angle), names=tuple(names), steps=steps)
+
+
+# ----------------------------------------------------------------------------- momentum's rate
+
+
+def momentum_rate(a, mu) -> np.ndarray:
+    r"""Convergence rate of heavy-ball momentum on one curvature :math:`\lambda`, with
+    :math:`a = \eta\lambda`: the spectral radius of :math:`\begin{pmatrix}1+\mu-a & -\mu\\ 1 & 0
+    \end{pmatrix}`, in closed form (Goh 2017, "Why Momentum Really Works").
+
+    The eigenvalues solve :math:`r^2 - (1+\mu-a)\,r + \mu = 0`. With
+    :math:`\Delta = (1+\mu-a)^2 - 4\mu < 0` they are complex, of modulus :math:`\sqrt\mu`
+    (ringing); :math:`\Delta = 0` on the critical-damping curves :math:`a = (1 \pm \sqrt\mu)^2`;
+    a rate :math:`\ge 1` (for :math:`a \ge 2(1+\mu)`) means divergence. Elementwise on arrays.
+
+    >>> round(float(momentum_rate(1.0, 0.0)), 6)  # GD with eta = 1/lambda: one step to the minimum
+    0.0
+    >>> round(float(momentum_rate(0.5, 0.81)), 6)  # complex roots: sqrt(mu)
+    0.9
+    """
+    a, mu = np.asarray(a, np.float64), np.asarray(mu, np.float64)
+    b = 1 + mu - a
+    disc = b**2 - 4 * mu
+    root = np.sqrt(np.abs(disc))
+    real = np.maximum(np.abs(b + root), np.abs(b - root)) / 2
+    return np.where(disc < 0, np.sqrt(mu), real)
+
+
+def momentum_regions(a, mu) -> np.ndarray:
+    """0 = over-damped (real roots, a < (1 - sqrt mu)^2), 1 = ringing (complex roots),
+    2 = real negative roots that still converge, 3 = divergence (rate >= 1)."""
+    a, mu = np.asarray(a, np.float64), np.asarray(mu, np.float64)
+    disc = (1 + mu - a) ** 2 - 4 * mu
+    region = np.where(disc < 0, 1, np.where(a < (1 - np.sqrt(mu)) ** 2, 0, 2))
+    return np.where(momentum_rate(a, mu) >= 1, 3, region)
 
 
 # ----------------------------------------------------------------------------- panels
@@ -248,6 +312,25 @@ def momentum_panel(hp: Mapping[str, float], *, steps: int = 400) -> viz.Panel:
         draw_lines(jax.device_get(out), f"η = {lr:.4f}, μ = {beta:.2f}")
 
     return viz.Panel(fig, draw, **_gd_sliders(hp, "step size η", "momentum μ"))
+
+
+ROTATION_NAMES = ("GD", "momentum", "AdaGrad", "RMSProp", "Adam")
+
+
+def rotation_panel(hp: Mapping[str, float], *, steps: int = 400) -> viz.Panel:
+    """A slider rotating the quadratic by 0..90 degrees; GD, momentum and three adaptive methods
+    at the settings ``hp``, their paths drawn in the bowl's own axes (so the level sets stay put)
+    and their losses."""
+    steps = _checks.positive_int("steps", steps)
+    fig, _, draw_lines = paths_figure(ROTATION_NAMES, SURFACES["quadratic"], steps=steps)
+
+    def draw(angle):
+        out = rotated_trajectories(np.deg2rad(angle), hp, names=ROTATION_NAMES, steps=steps)
+        draw_lines(jax.device_get(out), f"bowl rotated by {angle:.0f}° (drawn in its own axes)")
+
+    return viz.Panel(
+        fig, draw, angle=viz.slider("rotation (°)", value=0.0, min=0.0, max=90.0, step=5.0)
+    )
 
 
 def paths_panel(hp: Mapping[str, float], *, steps: int = 400) -> viz.Panel:

@@ -17,9 +17,10 @@ import numpy as np
 from lessonlib import _checks, train, viz
 
 #: The schedules of the panel, in the order of ``hp["kind"]``.
-FAMILY = ("constant", "exponential", "power", "1cycle")
-#: The schedules (indices into ``FAMILY``) that read each slider besides ``lr``.
-SLIDER_USERS = {"s": (1, 2), "pct_start": (3,)}
+FAMILY = ("constant", "exponential", "power", "1cycle", "cosine", "warm-up + cosine")
+#: The schedules (indices into ``FAMILY``) that read each slider besides ``lr``: ``s`` is the decay
+#: constant of exponential/power, ``pct_start`` the warm-up share of 1cycle and warm-up + cosine.
+SLIDER_USERS = {"s": (1, 2), "pct_start": (3, 5)}
 
 
 def schedule_panel(

@@ -14,12 +14,14 @@ notebook so the learner sees exactly the verdict the grader will give.
 In a notebook::
 
     from lessonlib.exercises import check
-    check("01.l2_penalty", l2_penalty)     # prints a pass line, or raises AssertionError + hint
+    check("01.l2_penalty", l2_penalty)     # prints a pass line, or raises CheckFailed + hint
+    check("01.lam_best")                   # a value exercise: looks up lam_best itself
 """
 
 from __future__ import annotations
 
 import importlib
+import inspect
 import re
 import threading
 from collections.abc import Callable, Mapping
@@ -319,6 +321,49 @@ def compare(got: Any, want: Any, *, rtol: float = 1e-5, atol: float = 1e-6) -> s
     return None
 
 
+def judge_with_mistakes(
+    reference: Callable, mistakes: dict[str, Callable], *, rtol: float = 1e-5, atol: float = 1e-6
+) -> Callable[[Case, Outcome], str | None]:
+    """A judge: compare with ``reference``; on a mismatch, name the first mistake that matches.
+
+    ``mistakes`` maps a description ("the square is lost") to a function computing that wrong
+    answer; the feedback then reads "expected ..., got ... — this is what you get when <label>".
+    A reference that raises ValueError makes the case an "expect ValueError" case.
+    """
+
+    def judge(case: Case, outcome: Outcome) -> str | None:
+        try:
+            want = to_plain(reference(*case.args, **case.kwargs))
+        except ValueError as e:
+            if outcome.error is None:
+                return f"expected ValueError ({e}), but it returned normally"
+            if not outcome.error.startswith("ValueError"):
+                return f"expected ValueError, got {outcome.error}"
+            return None
+        if outcome.error is not None:
+            return outcome.error
+        why = compare(outcome.value, want, rtol=rtol, atol=atol)
+        if why is None:
+            return None
+        for label, wrong in mistakes.items():
+            try:
+                if (
+                    compare(
+                        outcome.value,
+                        to_plain(wrong(*case.args, **case.kwargs)),
+                        rtol=rtol,
+                        atol=atol,
+                    )
+                    is None
+                ):
+                    return f"{why} — this is what you get when {label}"
+            except Exception:  # a mistake variant that does not apply to this case
+                continue
+        return why
+
+    return judge
+
+
 def _describe(x: Any) -> str:
     if isinstance(x, np.ndarray):
         return f"an array of shape {x.shape}"
@@ -333,45 +378,109 @@ class Report:
     exercise: Exercise
     failures: tuple[tuple[Case, str], ...]
     total: int
+    unsolved: bool = False  # the answer still raises NotImplementedError, or is not defined yet
 
     @property
     def passed(self) -> bool:
         return not self.failures
 
-    def message(self) -> str:
+    def lines(self) -> list[tuple[str, str]]:
+        """The message as ``(style, text)`` lines; style is ``"pass"``, ``"fail"``, ``"detail"``
+        or ``"hint"`` (``message`` joins the texts, ``CheckFailed`` colours them)."""
         ex = self.exercise
         if self.passed:
-            return f"✔ {ex.id}: all {self.total} checks passed ({ex.points:g} points at grading)."
+            return [
+                (
+                    "pass",
+                    f"✔ {ex.id}: all {self.total} checks passed ({ex.points:g} points at grading).",
+                )
+            ]
+        if self.unsolved:
+            what = "the variable" if ex.kind == "value" else "the function"
+            return [
+                ("fail", f"✘ {ex.id}: not solved yet."),
+                (
+                    "detail",
+                    f"  Write {what} `{ex.name}` in the exercise cell above, run it, then run this cell.",
+                ),
+            ]
         case, why = self.failures[0]
-        lines = [f"✘ {ex.id}: {len(self.failures)} of {self.total} checks failed."]
-        lines.append(f"  First failure{f' ({case.note})' if case.note else ''}: {why}")
+        out = [("fail", f"✘ {ex.id}: {len(self.failures)} of {self.total} checks failed.")]
+        out.append(("detail", f"  First failure{f' ({case.note})' if case.note else ''}: {why}"))
         if ex.hint:
-            lines.append(f"  Hint: {ex.hint}")
-        return "\n".join(lines)
+            out.append(("hint", f"  Hint: {ex.hint}"))
+        return out
+
+    def message(self) -> str:
+        return "\n".join(text for _, text in self.lines())
 
 
 def evaluate(exercise: Exercise, obj: Any, *, hidden: bool = False) -> Report:
     """Run the visible cases (and the hidden ones if ``hidden``) and judge every outcome."""
     cases = exercise.cases + (exercise.hidden if hidden else ())
-    failures = []
+    failures, errors = [], []
     for case in cases:
-        why = judge_case(exercise, case, run_case(exercise, obj, case))
+        outcome = run_case(exercise, obj, case)
+        errors.append(outcome.error or "")
+        why = judge_case(exercise, case, outcome)
         if why:
             failures.append((case, why))
-    return Report(exercise, tuple(failures), len(cases))
+    unsolved = all(e.startswith("NotImplementedError") for e in errors)
+    return Report(exercise, tuple(failures), len(cases), unsolved=bool(failures) and unsolved)
+
+
+# ANSI styles of the failure message: JupyterLab and the terminal render them in an error output.
+_STYLES = {"fail": "\x1b[1;31m", "detail": "", "hint": "\x1b[34m", "pass": "\x1b[32m"}
+_RESET = "\x1b[0m"
 
 
 class CheckFailed(AssertionError):
-    """Raised by ``check`` when an answer is wrong; the message says what and gives a hint."""
+    """Raised by ``check`` when an answer is wrong; the message says what and gives a hint.
+
+    In IPython and Jupyter it shows itself as that message alone — the verdict, the first failing
+    case and the hint, a few coloured lines — instead of a traceback through this module
+    (``_render_traceback_`` is IPython's hook for that). It is still an exception: the cell ends
+    with an error output, so nbgrader's autograde scores the test cell 0, and Run All continues
+    past it only because every test cell is tagged ``raises-exception``.
+    """
+
+    def __init__(self, report: Report | str):
+        self.report = report if isinstance(report, Report) else None
+        super().__init__(report.message() if isinstance(report, Report) else report)
+
+    def _render_traceback_(self) -> list[str]:
+        if self.report is None:
+            return [f"{_STYLES['fail']}✘ {self}{_RESET}"]
+        return [
+            f"{_STYLES[style]}{text}{_RESET}" if _STYLES[style] else text
+            for style, text in self.report.lines()
+        ]
 
 
-def check(exercise_id: str, obj: Any, *, hidden: bool = False) -> None:
+_MISSING = object()
+
+
+def check(exercise_id: str, obj: Any = _MISSING, *, hidden: bool = False) -> None:
     """Instant check in the notebook: print a pass line, or raise ``CheckFailed`` with the hint.
+
+    ``obj`` is the learner's function (or, for a value exercise, its value). Leave it out to have
+    ``check`` look up the exercise's name among the caller's variables: a value exercise's test
+    cell is ``check("01.lam_best")``, so an unsolved exercise (the variable never assigned) reads
+    "not solved yet" instead of a ``NameError`` traceback.
 
     Returns None on purpose: a test cell must not end in a value (nbgrader would take a bare
     value as the cell's score).
     """
-    report = evaluate(get(exercise_id), obj, hidden=hidden)
+    exercise = get(exercise_id)
+    if obj is _MISSING:
+        frame = inspect.currentframe()
+        caller = frame.f_back.f_globals if frame is not None and frame.f_back is not None else {}
+        if exercise.name not in caller:
+            why = f"NameError: {exercise.name} is not defined yet"
+            cases = exercise.cases + (exercise.hidden if hidden else ())
+            raise CheckFailed(Report(exercise, tuple((c, why) for c in cases), len(cases), True))
+        obj = caller[exercise.name]
+    report = evaluate(exercise, obj, hidden=hidden)
     if not report.passed:
-        raise CheckFailed(report.message())
+        raise CheckFailed(report)
     print(report.message())

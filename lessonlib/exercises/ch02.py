@@ -43,38 +43,63 @@ def _probe_no_key(fn, x, rate):
 
 
 def _dropout_stats_verdict(x, outs, rate: float, what: str = "dropout(x)") -> str | None:
-    """Check mean, zero fraction, survivor scale and key dependence of dropout outputs."""
+    """Check survivors, zero fraction, mean, mask independence and key dependence of dropout.
+
+    ``x`` is a 2-D probe with no zero entries and values that differ from unit to unit, so the
+    ratio ``out / x`` is the scaled mask: each entry must be 0 or exactly ``1/(1-p)``. That rules
+    out survivors computed from anything but their own ``x_i`` (e.g. ``mean(x)/(1-p)``), and the
+    masks of different rows (and columns) must differ: a mask shared across the batch is one mask.
+    """
     x = np.asarray(x, np.float64)
-    c = float(x.flat[0])
     a, b, a2 = (np.asarray(outs[k], np.float64) for k in ("a", "b", "a_again"))
-    for name, y in (("a", a), ("b", b)):
+    for y in (a, b):
         if y.shape != x.shape:
             return f"expected the output to have the input's shape {x.shape}, got {y.shape}"
-        del name
+    dropped = a == 0  # checked first: a shared mask also spoils the mean
+    if rate > 0 and a.ndim == 2 and a.shape[0] > 1:
+        if (dropped == dropped[:1]).all():
+            return (
+                "every row of the batch has the same mask: draw one mask entry per unit of x "
+                "(shape x.shape), not one row broadcast over the batch"
+            )
+        if (dropped == dropped[:, :1]).all():
+            return (
+                "within each row all units are dropped together: draw one mask entry per unit "
+                "(shape x.shape), not one per example"
+            )
+    kept = a != 0
+    if kept.any() and np.allclose(a[kept], x[kept], rtol=1e-5):
+        return "kept units equal x: did you forget to divide the survivors by 1-p?"
+    if kept.any() and not np.allclose(a[kept], x[kept] / (1 - rate), rtol=1e-5):
+        i = tuple(int(j) for j in np.argwhere(kept & ~np.isclose(a, x / (1 - rate), rtol=1e-5))[0])
+        return (
+            f"each kept unit must equal its own x_i/(1-p): at index {i} x = {x[i]:.4g}, so "
+            f"expected {x[i] / (1 - rate):.4g}, got {a[i]:.4g}"
+        )
     n = x.size
-    mean = a.mean()
-    tol = Z * abs(c) * math.sqrt(rate / ((1 - rate) * n)) + 1e-6 * abs(c)
-    if abs(mean - c) > tol:
-        ratio = mean / c
+    ratio = a / x  # the probe has no zeros
+    mean = ratio.mean()
+    tol = Z * math.sqrt(rate / ((1 - rate) * n)) + 1e-6
+    if abs(mean - 1.0) > tol:
         why = ""
-        if rate > 0 and abs(ratio - rate / (1 - rate)) < 0.02:
+        if rate > 0 and abs(mean - rate / (1 - rate)) < 0.02:
             why = " Are you keeping units with probability p instead of 1-p?"
-        elif abs(ratio - (1 - rate)) < 0.02:
+        elif abs(mean - (1 - rate)) < 0.02:
             why = " Did you forget to divide the survivors by 1-p?"
-        elif abs(ratio - 1 / (1 - rate)) < 0.02:
+        elif abs(mean - 1 / (1 - rate)) < 0.02:
             why = " Are you scaling every unit by 1/(1-p) without zeroing any?"
         return (
-            f"mean of {what} is {ratio:.2f}*x, expected x (rate p = {rate}; tolerance "
-            f"{tol / abs(c):.4f}*x from {n} samples).{why}"
+            f"mean of {what}/x is {mean:.2f}, expected 1 (rate p = {rate}; tolerance "
+            f"{tol:.4f} from {n} samples).{why}"
         )
     zeros = (a == 0).mean()
     ztol = Z * math.sqrt(rate * (1 - rate) / n)
     if abs(zeros - rate) > ztol:
-        return f"{zeros:.3f} of the units are zero, expected a fraction p = {rate}"
-    kept = a != 0
-    if kept.any() and not np.allclose(a[kept], c / (1 - rate), rtol=1e-5):
-        return f"kept units should equal x/(1-p) = {c / (1 - rate):.4g}, got e.g. {a[kept][0]:.4g}"
-    if rate > 0 and np.array_equal(a == 0, b == 0):
+        return f"{zeros:.3f} of the units are zero, expected a fraction p = {rate}" + (
+            ": no unit is dropped" if zeros == 0 else ""
+        )
+    dropped = a == 0
+    if rate > 0 and np.array_equal(dropped, b == 0):
         return (
             "two different keys gave the same mask: use the key you are given "
             "(a fixed PRNGKey(0) repeats one mask every training step)"
@@ -134,6 +159,9 @@ def _dropout_reference(x, rate, *, key=None, train=True):
 
 _ONES = np.full(N, 1.0, np.float32)
 _X = np.linspace(-1.0, 1.0, 12, dtype=np.float32).reshape(3, 4)
+# the statistical probes: a batch of 500 rows of 200 different non-zero values (no two rows equal)
+_RNG = np.random.default_rng(2)
+_XS = (_RNG.uniform(0.5, 2.0, (500, 200)) * _RNG.choice([-1.0, 1.0], (500, 200))).astype(np.float32)
 
 _DROPOUT_PROBES = {"_probe_stats": _probe_stats, "_probe_eval": _probe_eval}
 _DROPOUT_PROBES["_probe_no_key"] = _probe_no_key
@@ -144,19 +172,21 @@ dropout_exercise = Exercise(
     points=3,
     cases=(
         Case(
-            (_ONES, 0.3), {"key": Key(0)}, probe="_probe_stats", note="x = ones(100_000), p = 0.3"
+            (_XS, 0.3), {"key": Key(0)}, probe="_probe_stats", note="x of shape (500, 200), p = 0.3"
         ),
         Case((_X, 0.5), probe="_probe_eval", note="train=False"),
         Case((_ONES[:10], 1.0), {"key": Key(0)}, note="p = 1.0 is not allowed"),
+        Case((_ONES[:10], -0.1), {"key": Key(0)}, note="p = -0.1 is not allowed"),
     ),
     hidden=(
-        Case((_ONES * 2.5, 0.5), {"key": Key(1)}, probe="_probe_stats", note="x = 2.5, p = 0.5"),
-        Case((_ONES, 0.1), {"key": Key(2)}, probe="_probe_stats", note="x = 1, p = 0.1"),
-        Case((_ONES * -1.5, 0.8), {"key": Key(3)}, probe="_probe_stats", note="x = -1.5, p = 0.8"),
+        Case((_XS * 2.5, 0.5), {"key": Key(1)}, probe="_probe_stats", note="x * 2.5, p = 0.5"),
+        Case((_XS, 0.1), {"key": Key(2)}, probe="_probe_stats", note="p = 0.1"),
+        Case((_XS * -1.5, 0.8), {"key": Key(3)}, probe="_probe_stats", note="x * -1.5, p = 0.8"),
+        Case((_ONES, 0.3), {"key": Key(6)}, probe="_probe_stats", note="a 1-D x, p = 0.3"),
         Case((_X, 0.0), {"key": Key(4)}, probe="_probe_stats", note="p = 0 returns x"),
         Case((_X, 0.9), probe="_probe_eval", note="train=False, p = 0.9"),
         Case((_X, 0.5), probe="_probe_no_key", note="train=True without a key"),
-        Case((_ONES[:10], -0.1), {"key": Key(5)}, note="p = -0.1 is not allowed"),
+        Case((_ONES[:10], -0.5), {"key": Key(5)}, note="p = -0.5 is not allowed"),
         Case((_ONES[:10], 1.5), {"key": Key(5)}, note="p = 1.5 is not allowed"),
     ),
     reference=_dropout_reference,
@@ -219,11 +249,13 @@ fixed_dropout_exercise = Exercise(
     name="fixed_dropout",
     points=2,
     cases=(
-        Case((_ONES, 0.3), {"key": Key(10)}, probe="_probe_fix", note="x = ones(100_000), p = 0.3"),
+        Case(
+            (_XS, 0.3), {"key": Key(10)}, probe="_probe_fix", note="x of shape (500, 200), p = 0.3"
+        ),
     ),
     hidden=(
-        Case((_ONES * 3.0, 0.5), {"key": Key(11)}, probe="_probe_fix", note="x = 3, p = 0.5"),
-        Case((_ONES, 0.8), {"key": Key(12)}, probe="_probe_fix", note="x = 1, p = 0.8"),
+        Case((_XS * 3.0, 0.5), {"key": Key(11)}, probe="_probe_fix", note="x * 3, p = 0.5"),
+        Case((_XS, 0.8), {"key": Key(12)}, probe="_probe_fix", note="p = 0.8"),
     ),
     judge=_judge_fix,
     hint="Two bugs: the key is fixed (PRNGKey(0) gives one mask forever) and bernoulli(key, q) "
@@ -324,11 +356,12 @@ mc_predict_exercise = Exercise(
     points=2,
     cases=(
         Case((_XM,), {"key": Key(20), "passes": 10}, probe="_probe_mc", note="5 inputs, 10 passes"),
+        Case((_XM,), {"key": Key(24), "passes": 0}, probe="_probe_mc", note="passes = 0"),
     ),
     hidden=(
         Case((_XM * 2,), {"key": Key(21), "passes": 30}, probe="_probe_mc", note="30 passes"),
         Case((_XM[:2],), {"key": Key(22), "passes": 1}, probe="_probe_mc", note="1 pass"),
-        Case((_XM,), {"key": Key(23), "passes": 0}, probe="_probe_mc", note="passes = 0"),
+        Case((_XM,), {"key": Key(23), "passes": -2}, probe="_probe_mc", note="passes = -2"),
     ),
     reference=_mc_reference,
     judge=_judge_mc,

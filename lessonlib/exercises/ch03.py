@@ -4,15 +4,18 @@
 2. ``apply_batch_norm``: the JAX book chapter's function with its bugs fixed (spot the bug).
 3. ``running_mean_after``: the running mean after k steps of a constant batch mean (closed form).
 4. ``steps_to_90``: how many steps Keras' default momentum needs to get 90% of the way.
+5. ``batch_norm_backward``: the backward pass of train-mode BN, checked against the gradient JAX
+   computes (and, in the chapter, against finite differences).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 
-from lessonlib.exercises import Case, Exercise, Outcome
+from lessonlib.exercises import Case, Exercise, Outcome, judge_with_mistakes
 
 
 def _f64(a) -> np.ndarray:
@@ -41,6 +44,44 @@ def _batch_norm_reference(params, state, x, *, train, momentum=0.9, eps=1e-5):
         new_state = {"mean": mean, "var": var}
     y = gamma * (x - mean) / np.sqrt(var + eps) + beta
     return y, new_state
+
+
+def _bn_variant(*, var_ddof=0, state_ddof=0, update_rate=False, eval_batch=False):
+    """A wrong batch norm, for naming the learner's mistake in the feedback."""
+
+    def fn(params, state, x, *, train, momentum=0.9, eps=1e-5):
+        x = _f64(x)
+        gamma, beta = _f64(params["gamma"]), _f64(params["beta"])
+        m = 1 - momentum if update_rate else momentum
+        if train and x.shape[0] < 2:
+            raise ValueError("a batch of one")
+        if train or eval_batch:
+            mean, var = x.mean(0), x.var(0, ddof=var_ddof)
+        else:
+            mean, var = _f64(state["mean"]), _f64(state["var"])
+        if train:
+            new_state = {
+                "mean": m * _f64(state["mean"]) + (1 - m) * mean,
+                "var": m * _f64(state["var"]) + (1 - m) * x.var(0, ddof=state_ddof or var_ddof),
+            }
+        else:
+            new_state = {"mean": _f64(state["mean"]), "var": _f64(state["var"])}
+        return gamma * (x - mean) / np.sqrt(var + eps) + beta, new_state
+
+    return fn
+
+
+_BN_MISTAKES = {
+    "the running variance stores the UNBIASED batch variance (divided by B-1, as PyTorch's "
+    "buffer does); store the biased one (jnp.var)": _bn_variant(state_ddof=1),
+    "the batch is normalized with the UNBIASED variance (B-1); BN uses the biased one, jnp.var": (
+        _bn_variant(var_ddof=1)
+    ),
+    "momentum is used as the update rate (PyTorch's convention, mean <- (1-m)*mean + m*batch); "
+    "here it is the keep rate, mean <- m*mean + (1-m)*batch": _bn_variant(update_rate=True),
+    "eval mode normalizes with the batch's statistics; it must use state['mean'] and "
+    "state['var']": _bn_variant(eval_batch=True),
+}
 
 
 def _arr(*values, shape=None) -> np.ndarray:
@@ -78,6 +119,7 @@ BATCH_NORM = Exercise(
         Case((_P, _S, _X[:2]), {"train": True, "momentum": 0.0}),
     ),
     reference=_batch_norm_reference,
+    judge=judge_with_mistakes(_batch_norm_reference, _BN_MISTAKES, rtol=1e-4, atol=1e-5),
     rtol=1e-4,
     atol=1e-5,
     hint=(
@@ -153,12 +195,14 @@ RUNNING_MEAN_AFTER = Exercise(
         Case((1, 0.0, 1.0, 0.9), note="one step from 0 towards 1 with momentum 0.9"),
         Case((10, 2.0, -1.0, 0.9), note="k = 10, m0 = 2, mu = -1"),
         Case((-1, 0.0, 1.0, 0.9), note="k = -1"),
+        Case((3, 1.0, 0.0, 1.2), note="momentum = 1.2 is outside [0, 1]"),
     ),
     hidden=(
         Case((230, 0.0, 1.0, 0.99)),
         Case((5, 3.0, 3.0, 0.5)),
         Case((7, 1.0, 0.0, 0.0)),
         Case((4, 1.0, 0.0, 1.5)),
+        Case((2, 1.0, 0.0, -0.1)),
     ),
     reference=_running_mean_after_reference,
     rtol=1e-6,
@@ -204,4 +248,67 @@ STEPS_TO_90 = Exercise(
     hint="The running mean is 1 - 0.99**k after k steps from 0 towards 1; solve 0.99**k <= 0.1.",
 )
 
-EXERCISES = [BATCH_NORM, APPLY_BATCH_NORM, RUNNING_MEAN_AFTER, STEPS_TO_90]
+# --------------------------------------------------------------------------- 5. the backward pass
+
+
+def _bn_backward(dy, x, gamma, eps=1e-5, *, ddof=0, through_stats=True, through_var=True):
+    """Backward pass of y = gamma * xhat + beta, xhat = (x - mean) / sqrt(var + eps), float64.
+
+    ``dx = gamma / (B sqrt(var + eps)) * (B dy - sum(dy) - xhat * sum(dy * xhat))`` (Ioffe &
+    Szegedy 2015, section 3); the keyword flags build the usual wrong answers.
+    """
+    dy, x, gamma = _f64(dy), _f64(x), _f64(gamma)
+    if x.shape[0] < 2:
+        raise ValueError("the backward pass of train-mode batch norm needs at least 2 examples")
+    b = x.shape[0]
+    var = x.var(0, ddof=ddof)
+    inv = 1.0 / np.sqrt(var + eps)
+    xhat = (x - x.mean(0)) * inv
+    dbeta, dgamma = dy.sum(0), (dy * xhat).sum(0)
+    if not through_stats:
+        dx = gamma * inv * dy
+    elif not through_var:
+        dx = gamma * inv * (dy - dy.mean(0))
+    else:
+        dx = gamma * inv / b * (b * dy - dbeta - xhat * dgamma)
+    return dx, dgamma, dbeta
+
+
+_DY = _arr(0.5, -1.0, 2.0, 1.0, 0.0, -0.5, -2.0, 1.5, 0.25, 0.3, 0.7, -1.2, shape=(4, 3))
+_DYH = (_RNG.normal(size=(32, 5))).astype(np.float32)
+
+BATCH_NORM_BACKWARD = Exercise(
+    id="03.batch_norm_backward",
+    name="batch_norm_backward",
+    points=2,
+    cases=(
+        Case((_DY, _X, _P["gamma"]), note="x and dy of shape (4, 3)"),
+        Case((_DY[:1], _X[:1], _P["gamma"]), note="a batch of one must raise ValueError"),
+    ),
+    hidden=(
+        Case((_DYH, _XH, _PH["gamma"]), {"eps": 1e-3}, note="(32, 5), eps = 1e-3"),
+        Case((_DY[:2], _X[:2], _P["gamma"]), note="a batch of two"),
+    ),
+    judge=judge_with_mistakes(
+        _bn_backward,
+        {
+            "the batch mean and variance are treated as constants (dx = gamma*dy/sqrt(var+eps)): "
+            "they depend on x too": functools.partial(_bn_backward, through_stats=False),
+            "only the mean's dependence on x is kept: the variance depends on x too": (
+                functools.partial(_bn_backward, through_var=False)
+            ),
+            "the unbiased variance (B-1) is used; the forward pass uses the biased one": (
+                functools.partial(_bn_backward, ddof=1)
+            ),
+        },
+        rtol=1e-4,
+        atol=1e-5,
+    ),
+    hint=(
+        "With xhat = (x - mean)/sqrt(var + eps): dbeta = sum(dy), dgamma = sum(dy*xhat) over the "
+        "batch, and dx = gamma/(B*sqrt(var+eps)) * (B*dy - dbeta - xhat*dgamma), because the mean "
+        "and the variance depend on every x_i. Raise ValueError for a batch of one."
+    ),
+)
+
+EXERCISES = [BATCH_NORM, APPLY_BATCH_NORM, RUNNING_MEAN_AFTER, STEPS_TO_90, BATCH_NORM_BACKWARD]

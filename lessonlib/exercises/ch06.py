@@ -155,7 +155,19 @@ def _adam_variant(*, correct=True, eps_inside=False, t_shift=0):
     return step
 
 
+def _fixed_betas(step):
+    """``step`` with b1, b2 ignored and 0.9, 0.999 used instead (the defaults typed in)."""
+
+    def wrong(w, m, v, g, t, lr, b1, b2, eps, *rest):
+        return step(w, m, v, g, t, lr, 0.9, 0.999, eps, *rest)
+
+    return wrong
+
+
 ADAM_MISTAKES = {
+    "b1 and b2 are typed in as 0.9 and 0.999: use the arguments b1 and b2": _fixed_betas(
+        lambda *a: _adam(*a)
+    ),
     "there is no bias correction (m and v used as they are)": _adam_variant(correct=False),
     "eps is inside the square root (sqrt(v_hat + eps)); Adam adds it outside": _adam_variant(
         eps_inside=True
@@ -172,12 +184,20 @@ ADAM_MISTAKES = {
 
 def _adam_hidden() -> tuple[Case, ...]:
     cases = []
-    for seed, shape, t, eps in [(64, (6,), 1, 1e-8), (65, (2, 3), 7, 1e-8), (66, (4,), 1000, 1e-3)]:
+    for seed, shape, t, b1, b2, eps in [
+        (64, (6,), 1, 0.9, 0.999, 1e-8),
+        (65, (2, 3), 7, 0.5, 0.9, 1e-8),
+        (66, (4,), 1000, 0.95, 0.9999, 1e-3),
+        (70, (3,), 4, 0.0, 0.99, 1e-8),
+    ]:
         w, m, g = _random_arrays(seed, shape, 3)
         m = m * np.float32(0.1) if t > 1 else np.zeros_like(m)
         v = _random_v(seed + 100, shape) if t > 1 else np.zeros_like(m)
         cases.append(
-            Case((w, m, v, g, t, 0.01, 0.9, 0.999, eps), note=f"random {shape} arrays, t={t}")
+            Case(
+                (w, m, v, g, t, 0.01, b1, b2, eps),
+                note=f"random {shape} arrays, t={t}, b1={b1}, b2={b2}",
+            )
         )
     return tuple(cases)
 
@@ -214,6 +234,20 @@ ADAM_STEP = Exercise(
             ),
             note="step t=3",
         ),
+        Case(
+            (
+                np.array([1.0, -1.0], np.float32),
+                np.array([0.1, -0.2], np.float32),
+                np.array([0.01, 0.04], np.float32),
+                np.array([0.3, 0.1], np.float32),
+                2,
+                0.01,
+                0.5,
+                0.9,
+                1e-8,
+            ),
+            note="step t=2 with b1=0.5, b2=0.9 (not the defaults)",
+        ),
     ),
     hidden=_adam_hidden(),
     reference=_adam,
@@ -234,6 +268,9 @@ def _adamw(w, m, v, grad, t, lr, b1, b2, eps, weight_decay):
 
 
 ADAMW_MISTAKES = {
+    "b1 and b2 are typed in as 0.9 and 0.999: use the arguments b1 and b2": _fixed_betas(
+        lambda *a: _adamw(*a)
+    ),
     "the decay is added to the gradient before the moments (that is Adam + L2, not AdamW)": (
         lambda w, m, v, g, t, lr, b1, b2, eps, wd: _adam(
             w, m, v, _f64(g) + wd * _f64(w), t, lr, b1, b2, eps
@@ -259,14 +296,18 @@ ADAMW_MISTAKES = {
 
 def _adamw_hidden() -> tuple[Case, ...]:
     cases = []
-    for seed, shape, t, wd in [(67, (5,), 1, 0.1), (68, (3, 2), 20, 0.01), (69, (4,), 3, 0.5)]:
+    for seed, shape, t, b1, b2, wd in [
+        (67, (5,), 1, 0.9, 0.999, 0.1),
+        (68, (3, 2), 20, 0.8, 0.95, 0.01),
+        (69, (4,), 3, 0.5, 0.99, 0.5),
+    ]:
         w, m, g = _random_arrays(seed, shape, 3)
         m = m * np.float32(0.1) if t > 1 else np.zeros_like(m)
         v = _random_v(seed + 100, shape) if t > 1 else np.zeros_like(m)
         cases.append(
             Case(
-                (w, m, v, g, t, 0.01, 0.9, 0.999, 1e-8, wd),
-                note=f"random {shape} arrays, t={t}, weight_decay={wd}",
+                (w, m, v, g, t, 0.01, b1, b2, 1e-8, wd),
+                note=f"random {shape} arrays, t={t}, b1={b1}, b2={b2}, weight_decay={wd}",
             )
         )
     return tuple(cases)
@@ -293,6 +334,21 @@ ADAMW_STEP = Exercise(
             note="zero gradient: only the decay moves w",
         ),
         Case((*_ADAM_FIRST, 0.1), note="step t=1, weight_decay=0.1"),
+        Case(
+            (
+                np.array([1.0, -1.0], np.float32),
+                np.array([0.1, -0.2], np.float32),
+                np.array([0.01, 0.04], np.float32),
+                np.array([0.3, 0.1], np.float32),
+                2,
+                0.01,
+                0.5,
+                0.9,
+                1e-8,
+                0.1,
+            ),
+            note="step t=2 with b1=0.5, b2=0.9 (not the defaults), weight_decay=0.1",
+        ),
     ),
     hidden=_adamw_hidden(),
     reference=_adamw,

@@ -10,7 +10,8 @@
 #   trained (gamma, beta) and which are running averages (mean, var);
 # - untangle the three "momentum" conventions you meet in PyTorch, Keras/Flax and the JAX book
 #   chapter;
-# - fix the JAX book chapter's batch norm (spot the bug);
+# - fix the JAX book chapter's batch norm (spot the bug), and write and gradient-check its
+#   backward pass;
 # - compare BN before vs after the activation, feel how batch size and learning rate interact with
 #   BN on two slider panels, and weigh its costs.
 #
@@ -140,10 +141,16 @@ print("train mode, example 0 in a batch of 64 vs of 32: ", np.allclose(y_tr_all[
 #   momentum is the **keep rate**, $\hat\mu \leftarrow 0.99\,\hat\mu + 0.01\,\mu_B$;
 # - **the JAX book chapter** writes `running_mean = momentum * running_mean + (1 - momentum) * mean` — the keep
 #   rate — but never says what `momentum` is; with 0.9 it equals PyTorch's 0.1;
-# - **lessonlib** `batch_norm(momentum=0.9)`: keep rate (tests compare it with Flax).
+# - **lessonlib** `batch_norm(momentum=0.9)`: keep rate.
 #
-# The table feeds the same batch means to every rule, starting from 0. The last row calls
-# `layers.batch_norm` itself on batches that have exactly those means.
+# The table feeds the same batch means to every rule, starting from 0. The library rows are the
+# update rules exactly as each library's documentation writes them — PyTorch:
+# `running_mean = (1 - momentum) * running_mean + momentum * batch_mean`; Keras:
+# `moving_mean = moving_mean * momentum + mean(batch) * (1 - momentum)`, which Flax's
+# `nn.BatchNorm` also computes — typed out below, independently of lessonlib. The last row calls
+# `layers.batch_norm` itself on batches that have exactly those means. (Flax is not part of the
+# course's install, so the course's own tests run `flax.linen.BatchNorm` and compare its running
+# mean and variance with `layers.batch_norm`.)
 
 # %%
 batch_means = [4.0, 2.0, 5.0, 3.0, 4.0]
@@ -153,10 +160,21 @@ rules = [
     ("Flax `momentum=0.99`", "keep rate", 0.99, "keep"),
     ("JAX book chapter's formula, momentum = 0.9", "keep rate", 0.9, "keep"),
 ]
-rows = {
-    name: bn_demo.running_average(batch_means, momentum=mom, convention=conv)
-    for name, _, mom, conv in rules
-}
+
+
+def documented_rule(means, momentum, convention):
+    """The libraries' documented updates, from 0: PyTorch's (update rate) or Keras/Flax's (keep rate)."""
+    value, out = 0.0, []
+    for batch_mean in means:
+        if convention == "update":  # PyTorch: (1 - momentum) * running + momentum * batch
+            value = (1 - momentum) * value + momentum * batch_mean
+        else:  # Keras / Flax: running * momentum + batch * (1 - momentum)
+            value = value * momentum + batch_mean * (1 - momentum)
+        out.append(value)
+    return np.asarray(out)
+
+
+rows = {name: documented_rule(batch_means, mom, conv) for name, _, mom, conv in rules}
 p1, s1 = layers.batch_norm_init(1)
 ours = []
 for mu_b in batch_means:
@@ -186,6 +204,11 @@ assert np.allclose(
     rtol=1e-6,
 )
 print("PyTorch 0.1 == the book's formula with 0.9 == lessonlib 0.9: True")
+assert np.allclose(  # and lessonlib's code agrees with its own documented keep-rate rule
+    bn_demo.running_average(batch_means, momentum=0.9, convention="keep"),
+    rows["lessonlib `batch_norm(momentum=0.9)`"],
+    rtol=1e-6,
+)
 print(
     f"Keras/Flax 0.99 after 5 steps: {rows['Keras `momentum=0.99`'][-1]:.4f} (still far from the batch means)"
 )
@@ -360,10 +383,94 @@ steps_to_90 = int(np.ceil(np.log(0.1) / np.log(0.99)))
 ### END SOLUTION
 
 # %% [tests] id=ch03-test-steps-to-90 points=1
-check("03.steps_to_90", steps_to_90)
+check("03.steps_to_90")
 ### BEGIN HIDDEN TESTS
-check("03.steps_to_90", steps_to_90, hidden=True)
+check("03.steps_to_90", hidden=True)
 ### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Exercise 5 — the backward pass, checked by finite differences
+#
+# `jax.grad` differentiates batch norm for you, but the gradient shows what BN does to learning:
+# the batch mean and variance depend on *every* example, so the gradient for one example depends
+# on the others. With $\hat x_i = (x_i - \mu_B)/\sqrt{\sigma_B^2 + \epsilon}$ and an upstream
+# gradient $g_i = \partial L / \partial y_i$ (per feature):
+#
+# $$\frac{\partial L}{\partial \beta} = \sum_i g_i, \qquad
+# \frac{\partial L}{\partial \gamma} = \sum_i g_i \hat x_i, \qquad
+# \frac{\partial L}{\partial x_i} = \frac{\gamma}{B\sqrt{\sigma_B^2 + \epsilon}}
+# \Big(B g_i - \sum_j g_j - \hat x_i \sum_j g_j \hat x_j\Big).$$
+#
+# The two sums are the paths through $\mu_B$ and through $\sigma_B^2$ (Ioffe & Szegedy 2015,
+# section 3). Write `batch_norm_backward(dy, x, gamma, eps=1e-5) -> (dx, dgamma, dbeta)` for
+# train mode, `x` and `dy` of shape `(batch, features)`; raise `ValueError` for a batch of one.
+# The cell after the check runs a *gradient check*: central finite differences of the library's
+# forward pass against this formula, the test every hand-written backward pass should pass.
+
+
+# %% [solution] id=ex03-batch-norm-backward
+def batch_norm_backward(dy, x, gamma, eps=1e-5):
+    """Gradients of train-mode batch norm: (dx, dgamma, dbeta)."""
+    ### BEGIN SOLUTION
+    if x.shape[0] < 2:
+        raise ValueError(f"train mode needs a batch of at least 2 examples, got {x.shape[0]}")
+    b = x.shape[0]
+    inv = 1.0 / jnp.sqrt(jnp.var(x, axis=0) + eps)
+    xhat = (x - jnp.mean(x, axis=0)) * inv
+    dbeta, dgamma = jnp.sum(dy, axis=0), jnp.sum(dy * xhat, axis=0)
+    dx = gamma * inv / b * (b * dy - dbeta - xhat * dgamma)
+    return dx, dgamma, dbeta
+    ### END SOLUTION
+
+
+# %% [tests] id=ch03-test-batch-norm-backward points=2
+check("03.batch_norm_backward", batch_norm_backward)
+### BEGIN HIDDEN TESTS
+check("03.batch_norm_backward", batch_norm_backward, hidden=True)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# The gradient check, on the library's batch norm: perturb one input at a time by $\pm h$ and
+# compare $(L(x + h e_i) - L(x - h e_i))/2h$ with the formula above (written out here in NumPy,
+# float64) and with `jax.grad`. The relative error should be tiny, far below the error of
+# forgetting the paths through the statistics (the last line: $\gamma g_i/\sqrt{\sigma_B^2+\epsilon}$
+# alone).
+
+# %%
+jax.config.update("jax_enable_x64", True)  # finite differences need float64
+try:
+    rng = np.random.default_rng(0)
+    x64, g64 = rng.normal(size=(6, 3)), rng.normal(size=(6, 3))
+    gamma64 = rng.uniform(0.5, 2.0, 3)
+    bn_params = {"gamma": jnp.asarray(gamma64), "beta": jnp.zeros(3, jnp.float64)}
+    bn_state = {"mean": jnp.zeros(3, jnp.float64), "var": jnp.ones(3, jnp.float64)}
+
+    def loss_of_x(x):
+        return jnp.sum(jnp.asarray(g64) * layers.batch_norm(bn_params, bn_state, x, train=True)[0])
+
+    h_fd = 1e-6
+    fd = np.zeros_like(x64)
+    for i in np.ndindex(x64.shape):
+        e = np.zeros_like(x64)
+        e[i] = h_fd
+        fd[i] = (
+            float(loss_of_x(jnp.asarray(x64 + e))) - float(loss_of_x(jnp.asarray(x64 - e)))
+        ) / (2 * h_fd)
+    inv64 = 1 / np.sqrt(x64.var(0) + 1e-5)
+    xhat64 = (x64 - x64.mean(0)) * inv64
+    formula = gamma64 * inv64 / 6 * (6 * g64 - g64.sum(0) - xhat64 * (g64 * xhat64).sum(0))
+    autodiff = np.asarray(jax.grad(loss_of_x)(jnp.asarray(x64)))
+    naive = gamma64 * inv64 * g64
+
+    def rel(a, b):
+        return float(np.max(np.abs(a - b)) / np.max(np.abs(b)))
+
+    print(f"formula vs finite differences: relative error {rel(formula, fd):.1e}")
+    print(f"jax.grad vs finite differences: relative error {rel(autodiff, fd):.1e}")
+    print(f"constant statistics (no paths through mean and var): {rel(naive, fd):.1e}")
+    assert rel(formula, fd) < 1e-6 and rel(autodiff, fd) < 1e-6 and rel(naive, fd) > 0.1
+finally:
+    jax.config.update("jax_enable_x64", False)
 
 # %% [markdown]
 # ## Before or after the activation?
@@ -457,6 +564,47 @@ assert np.allclose(sd, samples["theory"], rtol=0.15)  # 400 batches: ~4% samplin
 # The spread of a batch mean follows $\sigma/\sqrt{B}$ (times $\sqrt{(N-B)/(N-1)}$ because a batch
 # draws without replacement from the $N$ training examples), checked above.
 #
+# **The paper's correction for the variance.** A batch of $m$ examples has a *biased* variance
+# $\sigma_B^2$ whose expectation is $\frac{m-1}{m}\operatorname{Var}[x]$, so averaging the batch
+# variances underestimates the variance — by half for $m = 2$. Ioffe & Szegedy's Algorithm 2 uses
+# the unbiased estimate $\operatorname{Var}[x] = \frac{m}{m-1}E_B[\sigma_B^2]$ at inference
+# (PyTorch stores the unbiased variance in its running buffer for the same reason; Keras, Flax and
+# lessonlib store the biased one). How much of the batch-size-2 gap between the train-mode and the
+# eval-mode loss does that factor explain? Rescale each network's running variance by $m/(m-1)$
+# and evaluate again:
+
+# %%
+ghost_net = bn_demo.ghost_bn_mlp((64, *bn_demo.SWEEP["hidden"], 10))
+
+
+def eval_train_loss(params, state, var_scale):
+    """Eval-mode training loss with the running variances multiplied by var_scale."""
+    scaled = {"bn": [{"mean": s["mean"], "var": s["var"] * var_scale} for s in state["bn"]]}
+    logits, _ = ghost_net.apply(params, scaled, ds.x_train, train=False)
+    return train.cross_entropy(logits, ds.y_train)
+
+
+unbiased = jnp.asarray([b / (b - 1) for b in SIZES_B], jnp.float32)
+eval_unbiased = np.asarray(
+    jax.jit(jax.vmap(eval_train_loss))(sweep_run.params, sweep_run.state, unbiased)
+)
+eval_biased = h["train_loss"][:, -1]
+explained = (eval_unbiased - eval_biased) / (train_mode - eval_biased)
+for k in (0, 1, 2):
+    print(
+        f"B = {SIZES_B[k]}: train mode {train_mode[k]:.3f}, eval mode {eval_biased[k]:.3f}, "
+        f"eval with the m/(m-1) variance {eval_unbiased[k]:.3f}: "
+        f"{100 * explained[k]:.0f}% of the gap explained"
+    )
+assert 0 < explained[0] < 0.25
+
+# %% [markdown]
+# What to notice: the correction moves the eval-mode loss towards the train-mode loss, but it
+# explains only a small part of the gap (the percentages above, under a quarter at $B = 2$). Most of
+# the gap is the noise itself: with two examples every normalized value is almost exactly $\pm 1$, so
+# training saw a heavily distorted signal that evaluation, with smooth running statistics, no
+# longer shows. A missing $m/(m-1)$ is a real bias, not the main cost of tiny batches.
+#
 # Move the slider. Left: where the batch mean of one hidden unit (before BN) lands over 400 random
 # batches of size *B*. The running average that evaluation uses estimates the mean over all data
 # (black line); a batch of 2 or 4 scatters far around it, and training normalizes with exactly
@@ -511,7 +659,11 @@ panel_lr
 # - **Extra compute**: every BN layer adds a reduction over the batch and an elementwise
 #   normalization in the forward and the backward pass: few extra FLOPs but extra passes over the
 #   activations, which is what costs time on real hardware.
-# - **Extra memory**: the running mean and variance (plus gamma and beta) per normalized feature.
+# - **Extra memory**: mainly the activations the backward pass needs. Every BN layer keeps its
+#   normalized output (and its input statistics) for the gradient, one more number per example and
+#   feature, for every training step; the running mean and variance add only two numbers per
+#   feature, once. Both are counted below: the residuals JAX keeps between the forward and the
+#   backward pass (`jax.vjp`), with and without BN.
 # - **Small-batch trouble**: the table above (batch size 2) shows the train/eval gap.
 
 
@@ -541,6 +693,24 @@ print(
     f"trained numbers, no BN: {count['no BN']}, with BN: {count['BN']} (gamma, beta replace the hidden bias)"
 )
 print(f"buffers (running mean and var) with BN: {buffers}")
+
+
+def saved_for_backward(name):
+    """Numbers JAX keeps from the forward pass for the backward pass of one training step."""
+    model, p, st = lr_nets[name]
+    xb, yb = ds.x_train[:BATCH], ds.y_train[:BATCH]
+    _, backward = jax.vjp(
+        lambda p: train.cross_entropy(model.apply(p, st, xb, train=True)[0], yb), p
+    )
+    return sum(int(np.size(leaf)) for leaf in jax.tree.leaves(backward))
+
+
+saved = {name: saved_for_backward(name) for name in lr_nets}
+print(
+    f"saved for the backward pass (batch {BATCH}): no BN {saved['no BN']}, with BN {saved['BN']} "
+    f"numbers: BN adds {saved['BN'] - saved['no BN']}, vs {buffers} in its running buffers"
+)
+assert saved["BN"] - saved["no BN"] > 10 * buffers
 print(
     f"batch size 2: train-mode loss {train_mode[0]:.3f} vs eval-mode loss {h['train_loss'][0, -1]:.3f}"
 )
@@ -622,4 +792,6 @@ except ValueError as e:
 # | biased variance | 有偏方差 | divide by B rather than B − 1 |
 # | ghost batch | 幽灵批 | a group of examples inside a batch normalized on its own |
 # | layer normalization | 层归一化 | normalize each example over its features |
+# | gradient check | 梯度检验 | comparing a computed gradient with finite differences |
+# | unbiased variance | 无偏方差 | divide by B − 1; Algorithm 2's inference variance is m/(m−1)·E[σ²_B] |
 # | internal covariate shift | 内部协变量偏移 | the paper's motivation: layer inputs drift during training |

@@ -50,7 +50,7 @@ def test_reg_hp_validates():
 def test_playground_float_settings_do_not_recompile_and_l1_gives_zeros():
     base = playground.train_classifier("moons", noise=0.2, hidden=(8, 8), reg="L2", lam=1e-3)
     assert base.run.history["train_acc"][-1] > 0.9
-    before = train.compile_count()
+    before = playground.compile_count()
     runs = {
         (reg, lam): playground.train_classifier(
             "moons", noise=noise, hidden=(8, 8), reg=reg, lam=lam
@@ -63,7 +63,7 @@ def test_playground_float_settings_do_not_recompile_and_l1_gives_zeros():
         )
     }
     runs[("circles", 0)] = playground.train_classifier("circles", hidden=(8, 8))
-    assert train.compile_count() == before
+    assert playground.compile_count() == before
     zeros, total = playground.count_zeros(runs[("L1", 0.01)].run.params)
     assert 0 < zeros < total
     assert playground.count_zeros(runs[("L2", 0.1)].run.params)[0] == 0
@@ -72,6 +72,59 @@ def test_playground_float_settings_do_not_recompile_and_l1_gives_zeros():
     # same arguments, same run
     again = playground.train_classifier("moons", noise=0.2, hidden=(8, 8), reg="L2", lam=1e-3)
     np.testing.assert_array_equal(again.run.history["test_loss"], base.run.history["test_loss"])
+
+
+def test_train_share_never_recompiles():
+    """The train share only changes the mask of the padded split, never an array shape."""
+    playground.train_classifier("moons", train_share=0.5, hidden=(8,), epochs=30)
+    before, before_train = playground.compile_count(), train.compile_count()
+    shares = (0.1, 0.2, 0.3, 0.4, 0.6, 0.7, 0.8, 0.9)
+    runs = [
+        playground.train_classifier("moons", train_share=s, hidden=(8,), epochs=30) for s in shares
+    ]
+    assert playground.compile_count() == before
+    assert train.compile_count() == before_train  # the playground does not go through train.fit
+    assert [r.data.x_train.shape[0] for r in runs] == [round(200 * s) for s in shares]
+    # the panel itself: moving its slider compiles nothing either
+    panel = playground.playground_panel(epochs=30)
+    before = playground.compile_count()
+    for share in (0.1, 0.5, 0.9, 0.3):
+        panel.update(train_share=share)
+    assert playground.compile_count() == before
+
+
+@pytest.mark.parametrize(("share", "reg", "lam"), [(0.3, "L2", 1e-2), (0.7, "L1", 1e-2)])
+def test_padded_training_equals_train_fit_on_the_same_rows(share, reg, lam):
+    """Masked-mean training on the padded split = train.fit on the training rows alone."""
+    res = playground.train_classifier(
+        "moons", noise=0.25, train_share=share, hidden=(8, 8), reg=reg, lam=lam, epochs=60
+    )
+    ds = res.data
+    ref = train.fit(
+        res.model,
+        playground.initial_params((8, 8), 0),
+        ds,
+        key=playground.run_keys(0)[1],
+        hp={"lr": 0.2, **playground.reg_hp(reg, lam)},
+        epochs=60,
+        batch_size=int(ds.x_train.shape[0]),
+        optimizer=playground.optimizer,
+        penalty=playground.penalty,
+        project=playground.prox_l1,
+    )
+    for k in ("train_loss", "test_loss", "train_acc", "test_acc", "w_norm"):
+        np.testing.assert_allclose(res.run.history[k], ref.history[k], rtol=2e-4, atol=1e-5)
+    jax.tree.map(
+        lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-5),
+        res.run.params,
+        ref.params,
+    )
+
+
+def test_masked_mean():
+    v, w = jnp.array([1.0, 2.0, 30.0]), jnp.array([1.0, 1.0, 0.0])
+    assert float(playground.masked_mean(v, w)) == 1.5
+    assert float(playground.masked_mean(v, jnp.zeros(3))) == 0.0
 
 
 def test_predict_proba_is_softmax_of_logits():
@@ -137,7 +190,10 @@ def test_soft_threshold_must_reject_negative_t():
         lambda w, t: jnp.sign(w) * jnp.maximum(jnp.abs(w) - t, 0),
         hidden=True,
     )
-    assert [c.note for c, _ in report.failures] == ["t < 0 must raise ValueError"]
+    assert [c.note for c, _ in report.failures] == [
+        "t < 0 must raise ValueError",
+        "t = -2.5 must raise ValueError",
+    ]
 
 
 def test_lam_best_judge():
@@ -150,10 +206,10 @@ def test_lam_best_judge():
     assert i_train == 0  # training loss prefers the weakest penalty
     ex = get("01.lam_best")
     assert evaluate(ex, float(lams[i_val]), hidden=True).passed
-    msg = ex.judge(Case(kwargs={"check": "best"}), Outcome(value=float(lams[i_train])))
+    msg = ex.judge(Case(), Outcome(value=float(lams[i_train])))
     assert msg is not None and "TRAINING" in msg
-    assert "not one of" in ex.judge(Case(kwargs={"check": "grid"}), Outcome(value=0.123456))
-    assert "must be a number" in ex.judge(Case(kwargs={"check": "grid"}), Outcome(value="0.01"))
+    assert "not one of" in ex.judge(Case(), Outcome(value=0.123456))
+    assert "must be a number" in ex.judge(Case(), Outcome(value="0.01"))
     assert ex.judge(Case(), Outcome(error="NameError: name 'lam_best' is not defined")).startswith(
         "NameError"
     )

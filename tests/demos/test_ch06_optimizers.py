@@ -112,3 +112,23 @@ def test_trajectories_reject_unknown_names():
         surfaces.trajectories("bowl", HP)
     with pytest.raises(ValueError, match="must be one of"):
         surfaces.trajectories("quadratic", HP, names=("SGDR",))
+
+
+def test_rotation_leaves_gd_and_momentum_unchanged_but_not_adam():
+    angles = [0.0, np.pi / 6, np.pi / 4]
+    outs = [jax.device_get(surfaces.rotated_trajectories(a, HP, steps=200)) for a in angles]
+    for name in ("GD", "momentum"):
+        for out in outs[1:]:
+            np.testing.assert_allclose(out[name][0], outs[0][name][0], atol=1e-4)
+    for name in ("RMSProp", "Adam"):
+        assert not np.allclose(outs[1][name][0], outs[0][name][0], atol=1e-2)
+    axis_aligned = jax.device_get(surfaces.trajectories("quadratic", HP, steps=200))
+    np.testing.assert_allclose(outs[0]["Adam"][0], axis_aligned["Adam"][0], atol=1e-5)
+
+
+def test_rotation_panel_moves_without_compiling():
+    panel = surfaces.rotation_panel(HP, steps=50)
+    before = surfaces.compile_count()
+    panel.update(angle=30.0)
+    panel.update(angle=60.0)
+    assert surfaces.compile_count() == before

@@ -48,4 +48,4 @@ def test_schedule_panel_names_a_diverged_run():
     )
     assert panel.fig.axes[1].title.get_text() == "diverged at epoch 1"
     with pytest.raises(ValueError, match="kind must be one of"):
-        demo.schedule_panel(lambda *a: None, total=5, epochs=4, lr=1.0, kind=4)
+        demo.schedule_panel(lambda *a: None, total=5, epochs=4, lr=1.0, kind=len(demo.FAMILY))
