@@ -19,6 +19,10 @@ rescaling (so it gets rescaled too: that is an L2 penalty in the loss) or after 
 decay, Loshchilov & Hutter 2019). The transforms are re-exported here: ``optim.chain``,
 ``optim.clip``, ``optim.clip_by_global_norm``, ``optim.apply_updates``, ... all work.
 
+Freezing layers is a transform too: ``multi_transform({"frozen": set_to_zero(), "trainable":
+sgd(lr)}, labels)`` gives every labelled part of the parameters its own optimizer, and
+``masked(inner, mask)`` applies ``inner`` to part of them (passing the rest through unchanged).
+
 Hyperparameters may be Python numbers, traced JAX scalars (build the optimizer inside ``jit`` from
 traced values and changing them never recompiles) or, for ``learning_rate``, a schedule
 ``step -> value``. Arguments are checked with ``lessonlib._checks`` when the optimizer is built
@@ -43,6 +47,9 @@ from lessonlib.adaptive import (  # noqa: F401  (re-exported: optim.scale_by_ada
 from lessonlib.transforms import (  # noqa: F401  (re-exported: optim.chain, optim.clip, ...)
     EmptyState,
     GradientTransformation,
+    MaskedNode,
+    MaskedState,
+    MultiTransformState,
     ScaleByScheduleState,
     ScheduledTraceState,
     TraceState,
@@ -53,7 +60,10 @@ from lessonlib.transforms import (  # noqa: F401  (re-exported: optim.chain, opt
     clip_by_global_norm,
     global_norm,
     identity,
+    masked,
+    multi_transform,
     scale_by_learning_rate,
+    set_to_zero,
     switch,
     trace,
 )

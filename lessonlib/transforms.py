@@ -6,9 +6,11 @@ A transform is a pair of pure functions (optax's ``GradientTransformation``)::
     updates, state = tx.update(grads, state, params)   # params may be None if unused
 
 Each one does one thing: scale by the learning rate (the only minus sign), accumulate momentum
-(``trace``), add ``wd * params`` (``add_decayed_weights``), clip. The adaptive per-coordinate
-scalings (``scale_by_rms``, ``scale_by_adam``, ...) live in ``lessonlib.adaptive``. ``chain`` runs them in order and ``switch`` picks
-one by a (traced) index. Names, arguments and defaults are optax's; ``lessonlib.optim`` builds the
+(``trace``), add ``wd * params`` (``add_decayed_weights``), clip, or zero everything
+(``set_to_zero``). The adaptive per-coordinate scalings (``scale_by_rms``, ``scale_by_adam``, ...)
+live in ``lessonlib.adaptive``. ``chain`` runs them in order, ``switch`` picks one by a (traced)
+index, ``masked`` applies one to part of the parameters only and ``multi_transform`` gives each
+labelled part its own (freezing layers, per-layer learning rates). Names, arguments and defaults are optax's; ``lessonlib.optim`` builds the
 optimizers from them and re-exports every name here (``optim.chain``, ``optim.clip``, ...).
 
 Hyperparameters may be Python numbers or traced JAX scalars; ``learning_rate`` may also be a
@@ -16,11 +18,12 @@ schedule ``step -> value``. Arguments are checked with ``lessonlib._checks`` whe
 built (traced values are skipped).
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Mapping
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from lessonlib import _checks as ck
 
@@ -58,6 +61,25 @@ class ScaleByScheduleState(NamedTuple):
     """Step count read by a learning-rate schedule."""
 
     count: jax.Array
+
+
+class MaskedState(NamedTuple):
+    """State of ``masked``: the inner transform's state, kept for the selected leaves only."""
+
+    inner_state: Any
+
+
+class MaskedNode(NamedTuple):
+    """Stands in for a leaf (or a subtree) that ``masked`` hides from its inner transform.
+
+    A node without children: ``jax.tree.map`` passes over it, so the inner transform neither sees
+    nor stores anything there."""
+
+
+class MultiTransformState(NamedTuple):
+    """State of ``multi_transform``: one inner state per label (optax calls it PartitionState)."""
+
+    inner_states: Mapping[Hashable, Any]
 
 
 # ------------------------------------------------------------------------- pytree helpers
@@ -258,6 +280,23 @@ def clip_by_global_norm(max_norm) -> GradientTransformation:
     return GradientTransformation(_no_state, update)
 
 
+def set_to_zero() -> GradientTransformation:
+    """Replace every update by zero. Given to ``multi_transform`` for a group of parameters (or
+    chained after ``masked``), it freezes them: they receive no update at all.
+
+    >>> import jax.numpy as jnp
+    >>> tx = set_to_zero()
+    >>> tx.update(jnp.array([3.0, -1.0]), tx.init(None))[0]
+    Array([0., 0.], dtype=float32)
+    """
+
+    def update(updates, state, params=None):
+        del params
+        return jax.tree.map(jnp.zeros_like, updates), state
+
+    return GradientTransformation(_no_state, update)
+
+
 # ------------------------------------------------------------------------- putting them together
 
 
@@ -319,3 +358,132 @@ def switch(index, transforms) -> GradientTransformation:
 def apply_updates(params, updates):
     """``params + updates`` leaf by leaf, keeping each parameter's dtype."""
     return jax.tree.map(lambda p, u: (p + u).astype(p.dtype), params, updates)
+
+
+# ------------------------------------------------------------------------- parts of the parameters
+
+
+def _checked_mask(mask_tree, name: str):
+    """Masks are decided before tracing: every leaf must be a Python (or NumPy) bool."""
+    for leaf in jax.tree.leaves(mask_tree):
+        if not isinstance(leaf, bool | np.bool_):
+            raise TypeError(
+                f"{name} leaves must be True or False, fixed before tracing (a traced or array "
+                f"value cannot choose a branch), got {leaf!r}"
+            )
+    return mask_tree
+
+
+def _over(mask_tree, fn, *trees, name: str):
+    """``jax.tree.map(fn, mask_tree, *trees)``, saying which tree does not fit which."""
+    try:
+        return jax.tree.map(fn, mask_tree, *trees)
+    except ValueError as e:
+        raise ValueError(
+            f"{name} must have the structure of the parameters or a prefix of it: {name} is "
+            f"{jax.tree.structure(mask_tree)}, the parameters are {jax.tree.structure(trees[0])}"
+        ) from e
+
+
+def masked(inner: GradientTransformation, mask) -> GradientTransformation:
+    """Apply ``inner`` to the leaves where ``mask`` is True; pass the others through **unchanged**.
+
+    ``mask`` is a pytree of bools with the structure of the parameters (or a prefix of it: one
+    bool for a whole layer), or a function ``params -> such a pytree`` (called on the parameters
+    in ``init`` and on the updates in ``update``, as optax does). ``inner`` only sees, and only
+    stores state for, the selected leaves; the others become ``MaskedNode()`` in its state.
+
+    Passed through unchanged means *not* frozen: a masked-out leaf's update is its raw gradient,
+    which ``apply_updates`` *adds* to the parameter (a step of size 1 uphill). To freeze, give the
+    frozen part ``set_to_zero()``: ``multi_transform`` with a ``set_to_zero`` group (optax's
+    idiom), or ``chain(optimizer, masked(set_to_zero(), frozen))`` — zeroing last, so weight decay
+    or momentum inside ``optimizer`` cannot move the frozen part either.
+
+    >>> import jax.numpy as jnp
+    >>> grads = {"body": jnp.ones(2), "head": jnp.ones(2)}
+    >>> tx = masked(scale_by_learning_rate(0.1), {"body": False, "head": True})
+    >>> updates, _ = tx.update(grads, tx.init(grads))
+    >>> updates["head"], updates["body"]  # the body's gradient passes through: it is NOT frozen
+    (Array([-0.1, -0.1], dtype=float32), Array([1., 1.], dtype=float32))
+    >>> frozen = chain(scale_by_learning_rate(0.1), masked(set_to_zero(), {"body": True, "head": False}))
+    >>> frozen.update(grads, frozen.init(grads))[0]["body"]
+    Array([0., 0.], dtype=float32)
+
+    Reference: ``optax.masked`` (same semantics and state: ``MaskedState(inner_state)``).
+    """
+
+    def mask_of(tree):
+        return _checked_mask(mask(tree) if callable(mask) else mask, "mask")
+
+    def hide(mask_tree, tree):
+        return _over(mask_tree, lambda m, t: t if m else MaskedNode(), tree, name="mask")
+
+    def init(params):
+        mask_tree = mask_of(params)
+        return MaskedState(inner_state=inner.init(hide(mask_tree, params)))
+
+    def update(updates, state, params=None):
+        mask_tree = mask_of(updates)
+        hidden_params = None if params is None else hide(mask_tree, params)
+        new, inner_state = inner.update(hide(mask_tree, updates), state.inner_state, hidden_params)
+        updates = _over(mask_tree, lambda m, n, u: n if m else u, new, updates, name="mask")
+        return updates, MaskedState(inner_state=inner_state)
+
+    return GradientTransformation(init, update)
+
+
+def multi_transform(
+    transforms: Mapping[Hashable, GradientTransformation], param_labels
+) -> GradientTransformation:
+    """Give every group of parameters its own transform: the leaf labelled ``g`` in
+    ``param_labels`` is updated by ``transforms[g]`` (each one ``masked`` to its group).
+
+    ``param_labels`` is a pytree of labels with the structure of the parameters (or a prefix: one
+    label per layer), or a function ``params -> such a pytree``. Every label must be a key of
+    ``transforms``. Freezing is a group whose transform is ``set_to_zero()``; per-layer learning
+    rates are one group per layer.
+
+    >>> import jax.numpy as jnp
+    >>> params = {"body": jnp.ones(2), "head": jnp.ones(2)}
+    >>> tx = multi_transform({"frozen": set_to_zero(), "trainable": scale_by_learning_rate(0.1)},
+    ...                      {"body": "frozen", "head": "trainable"})
+    >>> updates, state = tx.update(params, tx.init(params), params)  # gradients: ones
+    >>> updates["body"], updates["head"]
+    (Array([0., 0.], dtype=float32), Array([-0.1, -0.1], dtype=float32))
+
+    Reference: ``optax.multi_transform`` (``optax.partition``), same state layout:
+    ``MultiTransformState(inner_states={label: MaskedState(...)})``.
+    """
+    if not isinstance(transforms, Mapping) or not transforms:
+        raise TypeError(
+            f"transforms must be a non-empty dict label -> transform, got {transforms!r}"
+        )
+    transforms = dict(transforms)
+
+    def labels_of(tree):
+        labels = param_labels(tree) if callable(param_labels) else param_labels
+        missing = set(jax.tree.leaves(labels)) - set(transforms)
+        if missing:
+            raise ValueError(
+                f"param_labels uses labels without a transform: {sorted(map(repr, missing))}; "
+                f"transforms has {sorted(map(repr, transforms))}"
+            )
+        return labels
+
+    def group(labels, g):
+        return masked(transforms[g], jax.tree.map(lambda label: label == g, labels))
+
+    def init(params):
+        labels = labels_of(params)
+        return MultiTransformState({g: group(labels, g).init(params) for g in transforms})
+
+    def update(updates, state, params=None):
+        labels = labels_of(updates)
+        inner_states = {}
+        for g in transforms:
+            updates, inner_states[g] = group(labels, g).update(
+                updates, state.inner_states[g], params
+            )
+        return updates, MultiTransformState(inner_states)
+
+    return GradientTransformation(init, update)

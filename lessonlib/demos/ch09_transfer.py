@@ -1,0 +1,301 @@
+"""Chapter 09 (transfer learning and unsupervised pretraining): tasks, experiments, panel.
+
+The Géron notes' Fashion-MNIST experiment, reworked on the 8x8 digits: task A is the 8 classes left
+when a *pair* of classes is held out, task B tells the two held-out classes apart from few labels.
+Every network is ``64 -> 64 -> 32 -> head`` (``HIDDEN``); B reuses the first ``k`` layers of A (or
+of an autoencoder's encoder) under a fresh head.
+
+``transfer_optimizer`` gives each layer its own learning rate, read from traced ``hp`` entries, so
+one vmapped ``train.sweep(..., stacked=True)`` trains every variant at once (scratch, reuse 1 or 2
+layers of A or of the autoencoder, frozen or not during the head's warm-up, many seeds):
+``warm{i}`` scales layer ``i``'s rate for the first ``warm_steps`` steps (0 = frozen) and
+``after{i}`` afterwards. ``experiment`` runs it for one held-out pair; ``panel_from`` shows the
+stored results.
+"""
+
+from __future__ import annotations
+
+import ipywidgets as widgets
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lessonlib import _checks as ck
+from lessonlib import cache, data, models, optim, train, transfer, viz
+from lessonlib.data import Dataset
+
+HIDDEN = (64, 32)  #: hidden widths of every network of the chapter
+N_FEATURES = 64  #: an 8x8 digit is 64 pixels
+SOURCES = ("A", "AE")  #: where the reused layers come from: model A, or the autoencoder
+N_LABELS = (5, 10, 20, 50)  #: numbers of labelled task-B training examples
+SIZES = {"a_train": 1100, "a_test": 270, "b_pool": 200, "b_test": 60}  #: fixed split sizes
+LR, LOW = 3e-3, 0.1  #: Adam's rate, and the factor for reused layers once they train
+STEPS_B, WARM_STEPS, BATCH_B = 80, 20, 50  #: task-B training: steps, head warm-up, batch
+EPOCHS_A, BATCH_A, EPOCHS_AE = 15, 64, 15
+MAIN_PAIR = (3, 5)  #: task B of the label-efficiency study: tell 3 from 5
+OTHER_PAIRS = ((1, 7), (4, 9), (2, 8))  #: more held-out pairs, at ``OTHER_N`` labels
+OTHER_N = 20
+SEEDS = 8
+
+
+def split_tasks(ds: Dataset, pair: tuple[int, int], *, seed: int = 0) -> tuple[Dataset, Dataset]:
+    """Task A (the 8 other classes, labels renumbered 0..7) and task B (``pair[0]`` -> 0,
+    ``pair[1]`` -> 1), with the fixed sizes of ``SIZES`` (a shuffle by ``seed``): B's training
+    inputs are a pool of ``SIZES["b_pool"]`` shuffled examples; the first ``n`` are "n labels".
+
+    >>> a, b = split_tasks(Dataset(*_toy()), (3, 7))
+    >>> sorted(set(np.asarray(a.y_train).tolist())), sorted(set(np.asarray(b.y_train).tolist()))
+    ([0, 1, 2, 3, 4, 5, 6, 7], [0, 1])
+    """
+    p, q = (
+        ck.integer("pair[0]", pair[0], min_value=0),
+        ck.integer("pair[1]", pair[1], min_value=0),
+    )
+    if p == q or max(p, q) > 9:
+        raise ValueError(f"pair must be two different classes in 0..9, got {pair}")
+    rng = np.random.default_rng(seed)
+    rest = np.array([c for c in range(10) if c not in (p, q)])
+    renumber = np.full(10, -1)
+    renumber[rest] = np.arange(8)
+    out = {}
+    for split, x, y in (("train", ds.x_train, ds.y_train), ("test", ds.x_test, ds.y_test)):
+        x, y = np.asarray(x), np.asarray(y)
+        a = rng.permutation(np.flatnonzero(np.isin(y, rest)))
+        b = rng.permutation(np.flatnonzero((y == p) | (y == q)))
+        a, b = a[: SIZES[f"a_{split}"]], b[: SIZES["b_pool" if split == "train" else "b_test"]]
+        out[split] = (x[a], renumber[y[a]], x[b], (y[b] == q).astype(np.int32))
+    (xa, ya, xb, yb), (xat, yat, xbt, ybt) = out["train"], out["test"]
+
+    def ds_of(*arrays):
+        x, y, xt, yt = arrays
+        return Dataset(
+            jnp.asarray(x), jnp.asarray(y, jnp.int32), jnp.asarray(xt), jnp.asarray(yt, jnp.int32)
+        )
+
+    return ds_of(xa, ya, xat, yat), ds_of(xb, yb, xbt, ybt)
+
+
+def _toy() -> tuple:
+    """Ten classes of random 64-pixel inputs (for doctests and tests)."""
+    rng = np.random.default_rng(0)
+    y, yt = np.repeat(np.arange(10), 400), np.repeat(np.arange(10), 100)
+    return (
+        rng.normal(size=(4000, 64)).astype(np.float32),
+        y,
+        rng.normal(size=(1000, 64)).astype(np.float32),
+        yt,
+    )
+
+
+def adam(hp) -> optim.GradientTransformation:
+    """Adam with ``hp["lr"]`` (task A and the autoencoder)."""
+    return optim.adam(hp["lr"])
+
+
+def transfer_optimizer(hp) -> optim.GradientTransformation:
+    """Adam with a learning rate per layer: layer ``i < 2`` (a hidden layer, maybe reused) gets
+    ``lr * warm{i}`` for the first ``warm_steps`` steps and ``lr * after{i}`` afterwards; the
+    head always ``lr``. ``warm{i} = 0`` freezes layer ``i`` while the new head warms up."""
+
+    def rate(i):
+        def at(step):
+            warm = jnp.asarray(step, jnp.float32) < hp["warm_steps"]
+            return hp["lr"] * jnp.where(warm, hp[f"warm{i}"], hp[f"after{i}"])
+
+        return at
+
+    groups = {0: optim.adam(rate(0)), 1: optim.adam(rate(1)), 2: optim.adam(hp["lr"])}
+    return optim.multi_transform(groups, transfer.layer_index)
+
+
+def configs() -> list[dict]:
+    """Every task-B variant, in the order of the result axes (source, k, frozen)."""
+    return [
+        {"source": s, "k": k, "frozen": f}
+        for s in range(len(SOURCES))
+        for k in range(len(HIDDEN) + 1)
+        for f in (False, True)
+    ]
+
+
+def layer_rates(k: int, frozen: bool) -> dict[str, float]:
+    """The ``warm{i}`` / ``after{i}`` factors of a variant: reused layers (``i < k``) train at
+    ``LOW`` (or not at all during the warm-up when ``frozen``), new layers at 1."""
+    rates = {}
+    for i in range(len(HIDDEN)):
+        reused = i < k
+        rates[f"warm{i}"] = (0.0 if frozen else LOW) if reused else 1.0
+        rates[f"after{i}"] = LOW if reused else 1.0
+    return rates
+
+
+def _stack_keys(key, n):
+    return jax.random.split(key, n)
+
+
+def train_a(task_a: Dataset, seeds: int, *, key: jax.Array) -> train.Run:
+    """Model A for each of ``seeds`` seeds (its own init and batches), one vmapped call."""
+    model = models.mlp([N_FEATURES, *HIDDEN, 8])
+    k_init, k_train = jax.random.split(key)
+    params, _ = jax.vmap(model.init)(_stack_keys(k_init, seeds))
+    return train.sweep(
+        model, params, task_a, key=_stack_keys(k_train, seeds), hp={"lr": LR},
+        epochs=EPOCHS_A, batch_size=BATCH_A, optimizer=adam, stacked=True,
+    )  # fmt: skip
+
+
+def train_ae(x: jax.Array, x_test: jax.Array, seeds: int, *, key: jax.Array) -> train.Run:
+    """A denoising autoencoder ``64-64-32-64-64`` per seed on unlabelled inputs, one vmapped call."""
+    model = transfer.autoencoder([N_FEATURES, *HIDDEN], denoising=True)
+    k_init, k_train = jax.random.split(key)
+    params, _ = jax.vmap(model.init)(_stack_keys(k_init, seeds))
+    return train.sweep(
+        model, params, Dataset(x, x, x_test, x_test), key=_stack_keys(k_train, seeds),
+        hp={"lr": LR, "noise": 0.3}, epochs=EPOCHS_AE, batch_size=BATCH_A, optimizer=adam,
+        stacked=True,
+    )  # fmt: skip
+
+
+def train_b(task_b: Dataset, n: int, sources: tuple, *, key: jax.Array) -> np.ndarray:
+    """Final task-B test accuracy of every variant of ``configs()`` for each seed, trained on
+    the first ``n`` examples of the pool: shape ``(sources, k, frozen, seeds)``.
+
+    ``sources`` holds stacked parameters (leading axis: seeds) of model A and of the autoencoder;
+    seed ``s`` of every variant reuses seed ``s`` of its source and draws its head from the same
+    key, so a variant and scratch differ only in what they reuse (a paired comparison).
+    """
+    n = ck.in_range("n", ck.positive_int("n", n), 1, task_b.x_train.shape[0])
+    model = models.mlp([N_FEATURES, *HIDDEN, 2])
+    seeds = jax.tree.leaves(sources[0])[0].shape[0]
+    head_keys, batch_keys = (_stack_keys(k, seeds) for k in jax.random.split(key))
+    params, hp = [], {name: [] for name in layer_rates(0, False)}
+    for c in configs():
+        build = jax.vmap(lambda src, kh, k=c["k"]: transfer.b_on_a(model, src, k, key=kh)[0])
+        params.append(build(sources[c["source"]], head_keys))
+        for name, value in layer_rates(c["k"], c["frozen"]).items():
+            hp[name] += [value] * seeds
+    params = jax.tree.map(lambda *xs: jnp.concatenate(xs), *params)
+    keys = jnp.concatenate([batch_keys] * len(configs()))
+    data = task_b._replace(x_train=task_b.x_train[:n], y_train=task_b.y_train[:n])
+    batch = min(BATCH_B, n)
+    run = train.sweep(
+        model, params, data, key=keys, optimizer=transfer_optimizer, stacked=True,
+        hp={"lr": LR, "warm_steps": float(WARM_STEPS), **{k: np.float32(v) for k, v in hp.items()}},
+        epochs=-(-STEPS_B // (n // batch)), batch_size=batch,
+    )  # fmt: skip
+    acc = run.history["test_acc"][:, -1]
+    return acc.reshape(len(SOURCES), len(HIDDEN) + 1, 2, seeds)
+
+
+def experiment(ds: Dataset, pair, *, seeds: int, n_labels=N_LABELS, key: jax.Array) -> dict:
+    """The whole A -> B experiment for one held-out ``pair``: A and the autoencoder per seed, then
+    every task-B variant per seed for each number of labels. Returns plain arrays:
+    ``acc[n_labels, source, k, frozen, seed]``, ``a_acc[seed]`` (model A on its own test set)."""
+    task_a, task_b = split_tasks(ds, pair)
+    k_a, k_ae, k_b = jax.random.split(key, 3)
+    run_a = train_a(task_a, seeds, key=k_a)
+    run_ae = train_ae(ds.x_train, ds.x_test, seeds, key=k_ae)
+    sources = (run_a.params, run_ae.params)
+    acc = np.stack([train_b(task_b, n, sources, key=k_b) for n in n_labels])
+    return {
+        "acc": acc,
+        "a_acc": run_a.history["test_acc"][:, -1],
+        "ae_loss": run_ae.history["test_loss"][:, -1],
+        "n_labels": np.asarray(n_labels),
+    }
+
+
+def stored_experiments(*, seeds: int = SEEDS) -> tuple[dict, bool]:
+    """``experiment`` on the digits for ``MAIN_PAIR`` (every ``N_LABELS``) and for each of
+    ``OTHER_PAIRS`` (``OTHER_N`` labels), computed once and then read from the cache.
+    Returns (arrays, whether they came from the cache)."""
+    seeds = ck.positive_int("seeds", seeds)
+
+    def compute():
+        ds = data.digits()
+        main = experiment(ds, MAIN_PAIR, seeds=seeds, key=jax.random.key(0))
+        out = {f"main_{name}": value for name, value in main.items()}
+        for j, pair in enumerate(OTHER_PAIRS):
+            r = experiment(ds, pair, seeds=seeds, n_labels=(OTHER_N,), key=jax.random.key(j + 1))
+            out[f"pair{j}_acc"], out[f"pair{j}_a_acc"] = r["acc"][0], r["a_acc"]
+        return out
+
+    settings = {
+        "seeds": seeds, "pairs": [MAIN_PAIR, *OTHER_PAIRS], "n": [N_LABELS, OTHER_N],
+        "sizes": SIZES, "hidden": HIDDEN, "rates": [LR, LOW],
+        "steps": [STEPS_B, WARM_STEPS, BATCH_B, EPOCHS_A, BATCH_A, EPOCHS_AE],
+    }  # fmt: skip
+    code = (experiment, split_tasks, train_a, train_ae, train_b, transfer_optimizer, layer_rates)
+    return cache.cached("ch09-transfer", settings, compute, modules=(transfer, *code))
+
+
+def mean_ci(values, *, z: float = 1.96) -> tuple[float, float, float]:
+    """Mean and a normal-approximation 95% confidence interval ``mean +- z * sd / sqrt(n)``.
+
+    >>> mean_ci([1.0, 2.0, 3.0])
+    (2.0, 0.868..., 3.131...)
+    """
+    v = np.asarray(values, np.float64).ravel()
+    ck.check("len(values)", v.size, lambda n: n >= 2, ">= 2")
+    half = z * v.std(ddof=1) / np.sqrt(v.size)
+    return float(v.mean()), float(v.mean() - half), float(v.mean() + half)
+
+
+def panel_from(acc: np.ndarray, n_labels) -> viz.Panel:
+    """Sliders over stored results ``acc[n_labels, source, k, frozen, seed]``: where the reused
+    layers come from, how many, frozen or not during the head's warm-up, how many labels.
+
+    Left: every run's test accuracy (one per seed) from scratch (x) against the chosen variant (y): points
+    above the diagonal are seeds where reusing helped. Right: mean accuracy against the number
+    of labels for scratch and for the variant. Nothing is trained: every move is a lookup.
+    """
+    acc, n_labels = np.asarray(acc), [int(n) for n in n_labels]
+    means = acc.mean(axis=-1)
+    fig, (ax_seed, ax_curve) = viz.figure(2)
+    lo = float(np.floor(acc.min() * 20) / 20)
+    ax_seed.plot([lo, 1], [lo, 1], color="0.6", lw=1)
+    ax_seed.set(
+        xlim=(lo, 1.0),
+        ylim=(lo, 1.0),
+        xlabel="scratch: test accuracy",
+        ylabel="reused: test accuracy",
+    )
+    ax_curve.set(xscale="log", xlim=(n_labels[0] * 0.8, n_labels[-1] * 1.25), ylim=(lo, 1.0))
+    ax_curve.set(xlabel="labelled task-B examples", ylabel="mean test accuracy")
+    (dots,) = ax_seed.plot([], [], "o", ms=4, color="#1f77b4", alpha=0.7, animated=True)
+    (scratch,) = ax_curve.plot(n_labels, means[:, 0, 0, 0], "s--", color="0.4", label="scratch")
+    (variant,) = ax_curve.plot([], [], "o-", color="#d62728", label="reused", animated=True)
+    (here,) = ax_curve.plot([], [], "o", ms=12, mfc="none", color="k", animated=True)
+    ax_curve.legend(loc="lower right", fontsize=8)
+    title_seed = ax_seed.set_title("", animated=True, fontsize=9)
+    title_curve = ax_curve.set_title("", animated=True, fontsize=9)
+
+    def draw(source, k, frozen, n):
+        i = n_labels.index(n)
+        chosen = acc[i, source, k, int(frozen)]
+        dots.set_data(acc[i, 0, 0, 0], chosen)
+        variant.set_data(n_labels, means[:, source, k, int(frozen)])
+        here.set_data([n], [means[i, source, k, int(frozen)]])
+        gain = chosen - acc[i, 0, 0, 0]
+        title_seed.set_text(f"n = {n}: gain {gain.mean():+.3f}, helps in {np.mean(gain > 0):.0%}")
+        what = (
+            "scratch"
+            if k == 0
+            else f"{k} layer(s) of {SOURCES[source]}, " + ("frozen" if frozen else "not frozen")
+        )
+        title_curve.set_text(what)
+
+    return viz.Panel(
+        fig,
+        draw,
+        source=widgets.Dropdown(
+            options=[("model A", 0), ("autoencoder", 1)], value=0, description="reuse from"
+        ),
+        k=widgets.IntSlider(
+            value=2, min=0, max=len(HIDDEN), description="layers", continuous_update=False
+        ),
+        frozen=widgets.Checkbox(value=True, description="frozen in warm-up"),
+        n=widgets.SelectionSlider(
+            options=n_labels, value=n_labels[-1], description="labels", continuous_update=False
+        ),
+    )
