@@ -76,7 +76,7 @@ test: install-test system-deps
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest tests -q --ignore=tests/browser
 	rm -rf build/nbval && $(BIN)/python tools/build_notebooks.py --nbval-dir build/nbval
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -q --nbval-lax --nbval-current-env \
-		--nbval-cell-timeout=300 -p no:cacheprovider build/nbval
+		--nbval-cell-timeout=900 -p no:cacheprovider build/nbval
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest tests/browser -q
 
 ## The quick loop while you work (about 3 minutes on 2 cores): lint, notebook sources in sync, the
