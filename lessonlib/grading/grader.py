@@ -386,18 +386,18 @@ def prepare_references(chapter: Chapter, store: ReferenceStore | None = None) ->
         library = None
         for ex in chapter.exercises:
             prep = ex.prepare
-            if prep is None or (isinstance(prep, lx.Precomputed) and prep.ready):
+            if prep is None:
                 continue
             try:
                 if isinstance(prep, lx.Precomputed) and store is not None:
                     library = library or library_digest()
                     key = store.key(chapter, ex, library)
                     stored = store.load(ex, key)
-                    if stored is not None:
-                        prep.load(stored)
-                    else:
+                    if stored is None:  # also a result already in memory: keep it for next time
                         store.save(ex, key, prep())
-                else:
+                    elif not prep.ready:
+                        prep.load(stored)
+                elif not (isinstance(prep, lx.Precomputed) and prep.ready):
                     prep()
             except Exception:  # the judge meets the same error and reports it per exercise
                 pass

@@ -51,6 +51,18 @@ def _npz(arrays: dict) -> bytes:
 FORGED = {"lams": np.array([0.0625, 0.125, 0.25, 0.5, 1.0]), "val": np.array([5.0, 4, 3, 0, 1])}
 
 
+def test_a_result_already_in_memory_is_stored_too(ch99, lam, tmp_path):
+    """A reference this process computed before (another grading call, the notebook's check) is
+    kept in an empty store as well, instead of being skipped because it is ready."""
+    lam.prepare()
+    assert lam.prepare.ready
+    before = _computed()
+    prepare_references(ch99, ReferenceStore(tmp_path / "refs"))
+    assert _computed() == before  # not computed again
+    names = [p.name for p in (tmp_path / "refs").iterdir() if p.suffix == ".ref"]
+    assert len(names) == 1 and names[0].startswith("99.lam_best-")
+
+
 def test_computed_once_then_loaded(ch99, lam, tmp_path):
     folder = tmp_path / "refs"
     before = _computed()
