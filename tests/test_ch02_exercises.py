@@ -2,6 +2,7 @@
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
 from lessonlib.exercises import evaluate, get
@@ -71,3 +72,56 @@ def test_mc_predict_must_reject_zero_passes_visibly():
     report = evaluate(get("02.mc_predict"), no_check)
     assert not report.passed and "passes = 0" in report.message()
     assert evaluate(get("02.mc_predict"), _mc_reference, hidden=True).passed
+
+
+# --------------------------------------------------------------------------- 02.pick_p
+def _pick_right(ps, val_acc, test_acc):
+    if not (len(ps) == len(val_acc) == len(test_acc)):
+        raise ValueError("lengths")
+    return float(ps[int(np.argmax(val_acc))])
+
+
+def _pick_on_test(ps, val_acc, test_acc):
+    _pick_right(ps, val_acc, test_acc)
+    return float(ps[int(np.argmax(test_acc))])
+
+
+def _pick_argmin(ps, val_acc, test_acc):
+    _pick_right(ps, val_acc, test_acc)
+    return float(ps[int(np.argmin(val_acc))])
+
+
+def _pick_index(ps, val_acc, test_acc):
+    _pick_right(ps, val_acc, test_acc)
+    return int(np.argmax(val_acc))
+
+
+def _pick_last_tie(ps, val_acc, test_acc):
+    _pick_right(ps, val_acc, test_acc)
+    v = np.asarray(val_acc)
+    return float(ps[int(np.flatnonzero(v == v.max())[-1])])
+
+
+def _pick_unchecked(ps, val_acc, test_acc):
+    return float(ps[int(np.argmax(val_acc))])
+
+
+def test_pick_p_right_answer_passes():
+    ex = get("02.pick_p")
+    assert evaluate(ex, _pick_right).passed and evaluate(ex, _pick_right, hidden=True).passed
+
+
+@pytest.mark.parametrize(
+    "wrong, hidden, named",
+    [
+        (_pick_on_test, False, "test split"),
+        (_pick_argmin, False, "LOWEST validation"),
+        (_pick_index, False, "index"),
+        (_pick_unchecked, False, "ValueError"),
+        (_pick_last_tie, True, "tie"),
+    ],
+)
+def test_pick_p_wrong_answers_fail_with_the_mistake_named(wrong, hidden, named):
+    report = evaluate(get("02.pick_p"), wrong, hidden=hidden)
+    assert not report.passed
+    assert named in report.message(), report.message()

@@ -371,4 +371,73 @@ mc_predict_exercise = Exercise(
 )
 
 
-EXERCISES = [dropout_exercise, fixed_dropout_exercise, mc_predict_exercise]
+def _pick_p_reference(ps, val_acc, test_acc):
+    ps, val_acc, test_acc = (np.asarray(a, np.float64) for a in (ps, val_acc, test_acc))
+    if not (len(ps) == len(val_acc) == len(test_acc)) or len(ps) == 0:
+        raise ValueError(
+            f"ps, val_acc and test_acc must have one entry per rate, got lengths "
+            f"{len(ps)}, {len(val_acc)}, {len(test_acc)}"
+        )
+    return float(ps[int(np.argmax(val_acc))])  # argmax: the first (smallest p) of a tie
+
+
+def _judge_pick_p(case: Case, outcome: Outcome) -> str | None:
+    ps, val, test = (np.asarray(a, np.float64) for a in case.args)
+    try:
+        want = _pick_p_reference(ps, val, test)
+    except ValueError as e:
+        if outcome.error is None:
+            return f"expected ValueError ({e}), but it returned normally"
+        return None if outcome.error.startswith("ValueError") else f"raised {outcome.error}"
+    if outcome.error:
+        return f"raised {outcome.error}"
+    try:
+        got = float(np.asarray(outcome.value))
+    except (TypeError, ValueError):
+        return f"returned {outcome.value!r}; return the rate p itself, a float"
+    if np.isclose(got, want):
+        return None
+    if np.isclose(got, ps[np.argmax(test)]):
+        return "you chose on the test split: choose on validation, then report the test score once"
+    if np.isclose(got, ps[np.argmin(val)]):
+        return "that p has the LOWEST validation accuracy: take the argmax"
+    if got == int(np.argmax(val)):
+        return (
+            f"returned the index {int(got)} of the best rate; return the rate p = {want:g} itself"
+        )
+    ties = np.flatnonzero(val == val.max())
+    if len(ties) > 1 and np.isclose(got, ps[ties[-1]]):
+        return "on a tie take the first (smallest) p, as np.argmax does: less dropout, same score"
+    return f"returned {got:g}, expected the p with the best validation accuracy, {want:g}"
+
+
+_PS = np.round(np.arange(10) * 0.1, 1)
+
+pick_p_exercise = Exercise(
+    id="02.pick_p",
+    name="pick_p",
+    points=1,
+    cases=(
+        Case(
+            (
+                _PS,
+                np.linspace(0.60, 0.69, 10)[[0, 3, 6, 9, 8, 7, 5, 4, 2, 1]],
+                np.linspace(0.60, 0.69, 10)[[0, 3, 6, 8, 9, 7, 5, 4, 2, 1]],
+            ),
+            note="validation prefers p = 0.3, the test split p = 0.4",
+        ),
+        Case((_PS[:3], np.array([0.5, 0.6, 0.7]), np.array([0.5, 0.6])), note="lengths differ"),
+    ),
+    hidden=(
+        Case((_PS[:5], np.array([0.9, 0.8, 0.7, 0.6, 0.5]), np.array([0.1, 0.2, 0.3, 0.4, 0.5]))),
+        Case((_PS[:5], np.array([0.6, 0.7, 0.7, 0.5, 0.4]), np.array([0.6, 0.6, 0.5, 0.8, 0.4]))),
+        Case((_PS[2:7], np.array([0.5, 0.4, 0.3, 0.8, 0.2]), np.array([0.9, 0.4, 0.3, 0.8, 0.2]))),
+    ),
+    reference=_pick_p_reference,
+    judge=_judge_pick_p,
+    hint="Return ps[argmax(val_acc)] (the first one on a tie); test_acc is reported, never used "
+    "to choose; ValueError when the three lengths differ.",
+)
+
+
+EXERCISES = [dropout_exercise, fixed_dropout_exercise, mc_predict_exercise, pick_p_exercise]

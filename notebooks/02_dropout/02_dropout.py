@@ -646,6 +646,32 @@ check("02.mc_predict", mc_predict, hidden=True)
 ### END HIDDEN TESTS
 
 # %% [markdown]
+# ### Exercise 4 (1 point): choose p as chapter 01 taught
+#
+# `pick_p(ps, val_acc, test_acc)` gets the rates and each rate's validation and test accuracy (as
+# the sweep above computed them) and returns the rate to use: the best on validation, the first
+# (smallest p) on a tie. The test accuracies are only reported, never used to choose. Raise
+# `ValueError` when the three lengths differ.
+
+
+# %% [solution] id=ch02-pick-p
+def pick_p(ps, val_acc, test_acc):
+    ### BEGIN SOLUTION
+    if not (len(ps) == len(val_acc) == len(test_acc)) or len(ps) == 0:
+        raise ValueError(
+            f"one entry per rate, got lengths {len(ps)}, {len(val_acc)}, {len(test_acc)}"
+        )
+    return float(ps[int(np.argmax(val_acc))])
+    ### END SOLUTION
+
+
+# %% [tests] id=ch02-test-pick-p points=1
+check("02.pick_p", pick_p)
+### BEGIN HIDDEN TESTS
+check("02.pick_p", pick_p, hidden=True)
+### END HIDDEN TESTS
+
+# %% [markdown]
 # ## Sharp bits
 #
 # - **A fresh key every step.** `jax.random` is deterministic: the same key gives the same mask.
