@@ -220,9 +220,9 @@ class Panel:
             control.observe(self._on_change, names="value")
         box = widgets.HBox(list(controls.values()), layout=widgets.Layout(flex_flow="row wrap"))
         self.widget = widgets.VBox([box, self.out, self.status])
-        self.render()
-        if warm:
+        if warm:  # before the first image, so the one shown is drawn the way every later one is
             self.warm()
+        self.render()
 
     def values(self) -> dict:
         return {name: c.value for name, c in self.controls.items()}

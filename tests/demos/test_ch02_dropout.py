@@ -174,5 +174,5 @@ def test_live_panel_retrains_at_every_move_without_recompiling():
     before = train.compile_count()
     panel.update(p=0.5)
     # shown, warmed at a neighbour and redrawn at the current value, then the move
-    assert seen == [0.0, 0.05, 0.0, 0.5] and train.compile_count() == before
+    assert seen == [0.05, 0.0, 0.0, 0.5] and train.compile_count() == before
     assert "p = 0.50" in panel.fig.axes[1].title.get_text()

@@ -232,3 +232,17 @@ def test_start_experiments_runs_the_jobs_in_order_in_one_background_thread(monke
     assert [c[0] for c in calls] == ["initializer_race", "clipping_sweep", "dead_unit_sweep"]
     threads = {c[1] for c in calls}
     assert len(threads) == 1 and threading.current_thread().name not in threads
+
+
+def test_the_first_image_comes_back_after_a_move_and_back(monkeypatch):
+    """The image shown when the panel is built is drawn after its warm-up, the way every later one
+    is: moving depth away and back brings back exactly that image (the browser test's check; it
+    failed when the first image was drawn before warming)."""
+    from lessonlib import viz
+
+    shots = []
+    monkeypatch.setattr(viz, "display", lambda image: shots.append(image.data))
+    panel = demo.vanishing_panel(depth=30, activation="relu", init="Glorot")
+    panel.update(depth=31)
+    panel.update(depth=30)
+    assert len(shots) == 3 and shots[0] == shots[2] and shots[0] != shots[1]
