@@ -345,23 +345,29 @@ def judge_with_mistakes(
         why = compare(outcome.value, want, rtol=rtol, atol=atol)
         if why is None:
             return None
+        if _has_nonfinite(outcome.value):
+            why += " (your result contains NaN or inf)"
         for label, wrong in mistakes.items():
             try:
-                if (
-                    compare(
-                        outcome.value,
-                        to_plain(wrong(*case.args, **case.kwargs)),
-                        rtol=rtol,
-                        atol=atol,
-                    )
-                    is None
-                ):
+                with np.errstate(all="ignore"):  # a mistake may divide by zero: stay quiet
+                    bad = to_plain(wrong(*case.args, **case.kwargs))
+                if compare(outcome.value, bad, rtol=rtol, atol=atol) is None:
                     return f"{why} — this is what you get when {label}"
             except Exception:  # a mistake variant that does not apply to this case
                 continue
         return why
 
     return judge
+
+
+def _has_nonfinite(tree: Any) -> bool:
+    """Whether any numeric leaf of a plain result (dicts, lists, tuples, arrays) is NaN or inf."""
+    if isinstance(tree, dict):
+        return any(_has_nonfinite(v) for v in tree.values())
+    if isinstance(tree, list | tuple):
+        return any(_has_nonfinite(v) for v in tree)
+    a = np.asarray(tree)
+    return np.issubdtype(a.dtype, np.number) and not np.isfinite(a.astype(np.float64)).all()
 
 
 def _describe(x: Any) -> str:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from lessonlib.exercises import Case, Exercise, Key, Outcome, compare
+from lessonlib.exercises import Case, Exercise, Key, Outcome, compare, judge_with_mistakes
 
 Z = 5.0  # standard errors allowed for a sample statistic
 KS_CRITICAL = 1.95  # c(alpha) of the one-sample Kolmogorov-Smirnov test at alpha = 0.001
@@ -28,50 +28,12 @@ def _f64(x) -> np.ndarray:
     return np.asarray(x, np.float64)
 
 
-def _name_mistake(reference: Callable, mistakes: dict[str, Callable], *, rtol: float, atol: float):
-    """A judge: compare with ``reference``; on a mismatch, name the first mistake that matches."""
-
-    def judge(case: Case, outcome: Outcome) -> str | None:
-        try:
-            want = reference(*case.args, **case.kwargs)
-        except ValueError:
-            if outcome.error is None:
-                return f"expected ValueError for {case.note or 'these arguments'}, got a result"
-            if not outcome.error.startswith("ValueError"):
-                return f"expected ValueError, got {outcome.error}"
-            return None
-        if outcome.error is not None:
-            return outcome.error
-        why = compare(outcome.value, want, rtol=rtol, atol=atol)
-        if why is None:
-            return None
-        got = outcome.value
-        if any(not np.isfinite(_f64(v)).all() for v in _leaves(got) if _is_numeric(v)):
-            why += " (your result contains NaN or inf)"
-        for label, wrong in mistakes.items():
-            try:
-                with np.errstate(all="ignore"):  # a mistake may divide by zero: stay quiet
-                    bad = wrong(*case.args, **case.kwargs)
-            except Exception:  # a mistake that does not apply to this case
-                continue
-            if compare(got, bad, rtol=rtol, atol=atol) is None:
-                return f"{why} — this is what you get when {label}"
-        return why
-
-    return judge
-
-
 def _leaves(tree) -> list:
     if isinstance(tree, dict):
         return [v for k in tree for v in _leaves(tree[k])]
     if isinstance(tree, list):
         return [v for item in tree for v in _leaves(item)]
     return [tree]
-
-
-def _is_numeric(v) -> bool:
-    a = np.asarray(v)
-    return np.issubdtype(a.dtype, np.number)
 
 
 def _map(fn: Callable, tree):
@@ -358,7 +320,7 @@ CLIP_BY_GLOBAL_NORM = Exercise(
         Case((_G_SMALL, -1.0), note="max_norm = -1"),
     ),
     reference=_clip_reference,
-    judge=_name_mistake(_clip_reference, CLIP_MISTAKES, rtol=1e-5, atol=1e-6),
+    judge=judge_with_mistakes(_clip_reference, CLIP_MISTAKES, rtol=1e-5, atol=1e-6),
     hint=(
         "norm = sqrt(sum over ALL leaves of sum(g**2)); multiply every leaf by "
         "min(1, max_norm / norm) (no division when the norm is 0); keep the pytree's structure "
@@ -440,7 +402,7 @@ def _judge_selu(case: Case, outcome: Outcome) -> str | None:
     return compare(got, _selu_grad_reference(x), rtol=1e-5, atol=1e-6)
 
 
-_SELU_VALUES = _name_mistake(_selu_values, SELU_MISTAKES, rtol=1e-5, atol=1e-6)
+_SELU_VALUES = judge_with_mistakes(_selu_values, SELU_MISTAKES, rtol=1e-5, atol=1e-6)
 _X_SELU = np.array([-50.0, -20.0, -3.0, -1.0, -0.5, 0.0, 0.5, 2.0], np.float32)
 
 SELU = Exercise(
@@ -552,7 +514,7 @@ DEAD_FRACTION = Exercise(
         Case((np.maximum(np.eye(6, dtype=np.float32) - 0.5, 0),), note="each unit fires once"),
     ),
     reference=_dead_reference,
-    judge=_name_mistake(_dead_reference, DEAD_MISTAKES, rtol=1e-6, atol=1e-9),
+    judge=judge_with_mistakes(_dead_reference, DEAD_MISTAKES, rtol=1e-6, atol=1e-9),
     hint=(
         "A ReLU unit is dead when its output is 0 (not > 0) for EVERY example of the training "
         "set: flatten all leading axes into one examples axis, test h > 0, reduce over examples "
