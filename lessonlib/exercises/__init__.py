@@ -274,6 +274,12 @@ def judge_case(exercise: Exercise, case: Case, outcome: Outcome) -> str | None:
     """The verdict on one outcome: None when right, else a message saying what went wrong."""
     if exercise.judge is not None:
         return exercise.judge(case, outcome)
+    return default_verdict(exercise, case, outcome)
+
+
+def default_verdict(exercise: Exercise, case: Case, outcome: Outcome) -> str | None:
+    """The verdict without a custom judge: the same error as the reference, or values within
+    ``exercise.rtol``/``atol`` (custom judges call it first and then say more)."""
     expected = expected_outcome(exercise, case)
     if expected.error is not None:
         want = expected.error.split(":")[0]
