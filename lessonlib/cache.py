@@ -10,6 +10,9 @@
   load its arrays from ``cache_dir()`` afterwards. The file name hashes the settings AND the source
   code of the modules that produced the result (``cache_key``), so editing either recomputes
   instead of showing stale numbers. Chapters that store results (a sweep, a search) all use it.
+- ``enable_compile_cache()``: keep the programs XLA compiles in ``cache_dir() / "xla"`` (JAX's
+  persistent compilation cache), so a chapter run a second time, or in a new kernel, loads them
+  instead of compiling again. The chapters turn it on when they import ``lessonlib.demos``.
 
 >>> import tempfile
 >>> d = Path(tempfile.mkdtemp())
@@ -38,6 +41,41 @@ import numpy as np
 def cache_dir() -> Path:
     """Where generated data is cached: ``$LESSONLIB_CACHE`` or ``~/.cache/lessonlib``."""
     return Path(os.environ.get("LESSONLIB_CACHE", Path.home() / ".cache" / "lessonlib"))
+
+
+COMPILE_CACHE_ENV = "LESSONLIB_COMPILE_CACHE"  # "0" turns the compile cache off
+
+
+def enable_compile_cache(
+    path: str | os.PathLike | None = None, *, min_compile_time_s: float = 0.2
+) -> Path | None:
+    """Keep compiled XLA programs on disk (JAX's persistent compilation cache) and return its folder.
+
+    A program that took at least ``min_compile_time_s`` to compile is written to ``path`` (default
+    ``cache_dir() / "xla"``), keyed by JAX on the program, the JAX version and the device; a later
+    process that compiles the same program loads it instead. Nothing changes in what a program
+    computes. Returns ``None`` and leaves JAX alone when ``$LESSONLIB_COMPILE_CACHE`` is ``0`` or
+    when a compilation cache folder is already configured (by the user, or by the grader, which
+    keeps its own). The folder may be deleted at any time (programs are compiled again). JAX's
+    warning applies: only point it at a folder that only you can write.
+    See https://docs.jax.dev/en/latest/persistent_compilation_cache.html
+    """
+    if not min_compile_time_s >= 0:
+        raise ValueError(f"min_compile_time_s must be >= 0, got {min_compile_time_s!r}")
+    if os.environ.get(COMPILE_CACHE_ENV, "1").strip().lower() in ("0", "off", "false", "no"):
+        return None
+    import jax
+
+    if jax.config.jax_compilation_cache_dir:
+        return None
+    folder = Path(path) if path is not None else cache_dir() / "xla"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None  # a read-only home: compile as before
+    jax.config.update("jax_compilation_cache_dir", str(folder))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", float(min_compile_time_s))
+    return folder
 
 
 @contextlib.contextmanager

@@ -92,3 +92,58 @@ def test_the_atomic_write_exists_once():
         if "os.replace(" in p.read_text(encoding="utf-8")
     )
     assert renames == ["cache.py", "grading/worker.py"]
+
+
+_COMPILE_TWICE = """
+import json, sys, time
+import jax, jax.numpy as jnp
+import lessonlib.demos  # turns the compile cache on, as a chapter's first cell does
+from lessonlib import models, train, data
+model = models.mlp([8, 64, 64, 4])
+params, state = model.init(jax.random.key(0))
+x = jax.random.normal(jax.random.key(1), (64, 8), jnp.float32)
+y = jax.random.randint(jax.random.key(2), (64,), 0, 4)
+ds = data.Dataset(x, y, x, y)
+run = train.fit(model, params, ds, key=jax.random.key(3), hp={"lr": 0.1}, epochs=3, batch_size=16)
+print(json.dumps({"dir": jax.config.jax_compilation_cache_dir,
+                  "loss": float(run.history["train_loss"][-1])}))
+"""
+
+
+def _run_child(tmp_path, **env):
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", _COMPILE_TWICE],
+        env={**os.environ, "LESSONLIB_CACHE": str(tmp_path), **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_compile_cache_is_written_then_read_and_changes_no_result(tmp_path):
+    first = _run_child(tmp_path, LESSONLIB_COMPILE_CACHE="1")
+    assert first["dir"] == str(tmp_path / "xla")
+    entries = {p.name for p in (tmp_path / "xla").iterdir() if p.is_file()}
+    assert entries, "the training program was not stored"
+    second = _run_child(tmp_path, LESSONLIB_COMPILE_CACHE="1")
+    assert second["loss"] == first["loss"]  # loaded, not recompiled: bit-identical result
+    assert {p.name for p in (tmp_path / "xla").iterdir() if p.is_file()} >= entries
+
+
+def test_compile_cache_off_switch_and_existing_setting(tmp_path):
+    off = _run_child(tmp_path, LESSONLIB_COMPILE_CACHE="0")
+    assert off["dir"] is None and not (tmp_path / "xla").exists()
+    mine = tmp_path / "my-xla"
+    kept = _run_child(tmp_path, LESSONLIB_COMPILE_CACHE="1", JAX_COMPILATION_CACHE_DIR=str(mine))
+    assert kept["dir"] == str(mine)  # a cache the learner configured is left alone
+    assert not (tmp_path / "xla").exists()
+
+
+def test_enable_compile_cache_rejects_a_negative_threshold():
+    with pytest.raises(ValueError, match="min_compile_time_s"):
+        cache.enable_compile_cache(min_compile_time_s=-1.0)

@@ -12,4 +12,12 @@ Core modules (``data``, ``models``, ``layers``, ``regularization``, ``optim``, `
 ``train``, ...) never import from here; notebooks and the exercise specs may. With ``viz``, this
 package is the only code that imports matplotlib or ipywidgets. The grader's sandbox carries it
 (a learner's notebook imports it), unlike the exercise specs.
+
+Importing this package turns on the course's compile cache (``cache.enable_compile_cache``): a
+chapter run again, in a new kernel or by ``make test``'s second pass, loads its compiled programs
+instead of compiling them again. ``LESSONLIB_COMPILE_CACHE=0`` turns it off.
 """
+
+from lessonlib.cache import enable_compile_cache
+
+enable_compile_cache()
