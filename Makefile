@@ -66,6 +66,11 @@ format: install-test
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# Tests run on every core (pytest-xdist): a test file, and all the grader's tests, stay on one worker
+# (tests/conftest.py groups them); a notebook's cells stay in one kernel. `make test XDIST=` runs serially.
+XDIST ?= -n auto --dist loadgroup
+XDIST_NB ?= $(if $(XDIST),-n auto --dist loadfile)
+
 ## Everything CI runs: lint, notebook sources in sync, unit + grader tests, notebooks via nbval,
 ## then every chapter in JupyterLab in headless Chromium (after nbval, whose runs fill the caches).
 test: install-test system-deps
@@ -73,10 +78,10 @@ test: install-test system-deps
 	$(BIN)/ruff format --check .
 	$(BIN)/python tools/build_notebooks.py --check
 	$(BIN)/python tools/make_assets.py --check
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest tests -q --ignore=tests/browser
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest tests -q --ignore=tests/browser $(XDIST)
 	rm -rf build/nbval && $(BIN)/python tools/build_notebooks.py --nbval-dir build/nbval
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -q --nbval-lax --nbval-current-env \
-		--nbval-cell-timeout=900 -p no:cacheprovider build/nbval
+		--nbval-cell-timeout=900 -p no:cacheprovider $(XDIST_NB) build/nbval
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest tests/browser -q
 
 ## The quick loop while you work (target 3 minutes; 8 on a busy 2-core machine today): lint, sources in sync, the
@@ -87,7 +92,7 @@ check: install-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python tools/build_notebooks.py --check
-	$(BIN)/python -m pytest tests -q -x -m "not slow" --ignore=tests/browser --ignore=tests/grader
+	$(BIN)/python -m pytest tests -q -x -m "not slow" --ignore=tests/browser --ignore=tests/grader $(XDIST)
 	rm -rf build/nbval-check && $(BIN)/python tools/build_notebooks.py --nbval-dir build/nbval-check
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -q --nbval-lax --nbval-current-env \
 		--nbval-cell-timeout=300 -p no:cacheprovider build/nbval-check/$(CHAPTER)

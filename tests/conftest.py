@@ -16,8 +16,14 @@ from pathlib import Path
 import jax
 import pytest
 
+from lessonlib.cache import enable_compile_cache
+
 jax.config.update("jax_numpy_dtype_promotion", "strict")
 jax.config.update("jax_numpy_rank_promotion", "raise")
+
+# Programs compiled by one test run are loaded by the next one and by the notebooks' run
+# (the course's compile cache, as a chapter turns it on; LESSONLIB_COMPILE_CACHE=0 turns it off).
+enable_compile_cache()
 
 
 # --------------------------------------------------------------------------- PostgreSQL
@@ -101,7 +107,10 @@ _SLOW = Path(__file__).with_name("slow.txt")
 
 
 def pytest_collection_modifyitems(config, items):
-    """Mark the tests listed in tests/slow.txt (measured, not guessed) as ``slow``."""
+    """Mark the tests listed in tests/slow.txt (measured, not guessed) as ``slow``; group tests for
+    ``pytest -n auto --dist loadgroup`` (make test/check): a file's tests stay on one worker, so
+    its module fixtures (a trained run, a sweep) are computed once, and the grader's tests are one
+    group, so its session fixtures (a warmed compile cache, graded chapters) are built once."""
     slow = {
         line.strip()
         for line in _SLOW.read_text(encoding="utf-8").splitlines()
@@ -110,3 +119,6 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.nodeid in slow:
             item.add_marker(pytest.mark.slow)
+        path = item.nodeid.split("::")[0]
+        group = "grader" if path.startswith("tests/grader/") else path
+        item.add_marker(pytest.mark.xdist_group(group))
