@@ -152,9 +152,11 @@ def toy_2d(name: str, n: int, *, seed: int, noise: float = 0.1, train_share: flo
     """One of ``TOY_2D`` split into train/test by ``train_share`` (the Playground's "ratio")."""
     ck.one_of("name", name, sorted(TOY_2D))
     ck.in_range("train_share", train_share, 0.0, 1.0, lo_open=True, hi_open=True)
-    X, y = TOY_2D[name](n, seed=seed, noise=noise)
+    X, y = (np.asarray(a) for a in TOY_2D[name](n, seed=seed, noise=noise))
     k = max(1, min(n - 1, round(n * train_share)))
-    return Dataset(X[:k], y[:k], X[k:], y[k:])
+    # split on the host and copy with device_put: slicing device arrays, or jnp.asarray on a new
+    # shape, compiles a program for every new share (a slider's first visit)
+    return Dataset(*jax.device_put((X[:k], y[:k], X[k:], y[k:])))
 
 
 # --------------------------------------------------------------------------- real data

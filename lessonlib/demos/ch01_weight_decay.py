@@ -175,10 +175,12 @@ def padded_split(ds: data.Dataset) -> PaddedSplit:
     ((10, 2), [1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
     """
     k, n = ds.x_train.shape[0], ds.x_train.shape[0] + ds.x_test.shape[0]
-    mask = (jnp.arange(n) < k).astype(jnp.float32)
-    return PaddedSplit(
-        jnp.concatenate([ds.x_train, ds.x_test]), jnp.concatenate([ds.y_train, ds.y_test]), mask
-    )
+    mask = (np.arange(n) < k).astype(np.float32)
+    # stacked on the host and copied with device_put: an eager jnp.concatenate (or jnp.asarray
+    # of a new shape) compiles once per train share
+    x = np.concatenate([np.asarray(ds.x_train), np.asarray(ds.x_test)])
+    y = np.concatenate([np.asarray(ds.y_train), np.asarray(ds.y_test)])
+    return PaddedSplit(*jax.device_put((x, y, mask)))
 
 
 def masked_mean(values: jax.Array, weights: jax.Array) -> jax.Array:

@@ -199,9 +199,7 @@ def vanishing_panel(depth: int = 30, activation: str = "relu", init: str = "Glor
         s = deep_net_stats(depth, activation, init, weight_scale)
         for line, title, key in zip(lines, titles, ("act_std", "grad_std"), strict=True):
             line.set_data(layers_[:depth], viz.finite(s[key]))
-            title.set_text(
-                f"{activation}, {init} x {weight_scale:.2g}, depth {depth}\n{describe(s[key])}"
-            )
+            title.set_text(describe(s[key]))  # the settings are on the sliders: one short line
 
     controls = {
         "depth": widgets.IntSlider(

@@ -310,3 +310,24 @@ def test_playground_panel_controls_and_float_moves_do_not_compile():
         panel.update(**settings)
     assert train.compile_count() == before
     assert len(panel.times_ms) == 5
+
+
+def test_train_share_first_visits_compile_no_program_at_all():
+    """Not only the training run: no eager op may compile for a new train share either (slicing
+    device arrays or ``jnp.asarray`` of a new shape does, and costs a first visit ~0.5 s)."""
+    import jax.monitoring
+
+    panel = playground.playground_panel(epochs=20, steps=16)
+    compiled, listening = [], [True]
+
+    def listen(event: str, secs: float, **kwargs) -> None:
+        if listening[0] and event == "/jax/core/compile/backend_compile_duration":
+            compiled.append(secs)
+
+    jax.monitoring.register_event_duration_secs_listener(listen)
+    try:
+        for share in (0.2, 0.4, 0.7, 0.9):  # values the panel's warm-up never visited
+            panel.update(train_share=share)
+    finally:
+        listening[0] = False
+    assert compiled == []
