@@ -208,15 +208,10 @@ def tiled(task_b: Dataset, n: int) -> Dataset:
     return task_b._replace(x_train=jnp.tile(x, (reps, 1)), y_train=jnp.tile(y, reps))
 
 
-def train_b(task_b: Dataset, n: int, sources: tuple, *, key: jax.Array) -> np.ndarray:
-    """Final task-B test accuracy of every variant of ``configs()`` for each seed, trained on
-    the first ``n`` examples of the pool (``STEPS_B`` full-batch steps): shape
-    ``(sources, k, frozen, seeds)``.
-
-    ``sources`` holds stacked parameters (leading axis: seeds) of model A and of the autoencoder;
-    seed ``s`` of every variant reuses seed ``s`` of its source and draws its head from the same
-    key, so a variant and scratch differ only in what they reuse (a paired comparison).
-    """
+def b_runs(task_b: Dataset, n: int, sources: tuple, *, key: jax.Array) -> dict:
+    """The task-B runs of ``train_b`` as ``train.sweep`` arguments (one row per run): ``model``,
+    stacked ``params``, ``data``, per-run ``key`` and ``hp``. Run ``i`` is also
+    ``train.fit(model, params[i], data, key=key[i], hp=hp[i], ...)``."""
     data = tiled(task_b, n)
     model = classifier(2, task_b.x_train.shape[1])
     seeds = jax.tree.leaves(sources[0])[0].shape[0]
@@ -227,14 +222,32 @@ def train_b(task_b: Dataset, n: int, sources: tuple, *, key: jax.Array) -> np.nd
         params.append(build(sources[c["source"]], head_keys))
         for name, value in layer_rates(c["k"], c["frozen"]).items():
             hp[name] += [value] * seeds
-    params = jax.tree.map(lambda *xs: jnp.concatenate(xs), *params)
-    keys = jnp.concatenate([batch_keys] * len(configs()))
-    rows = data.x_train.shape[0]
-    run = train.sweep(
-        model, params, data, key=keys, optimizer=transfer_optimizer, stacked=True,
-        hp={"lr": LR, "warm_steps": float(WARM_STEPS), **{k: np.float32(v) for k, v in hp.items()}},
-        epochs=STEPS_B, batch_size=rows,
-    )  # fmt: skip
+    return {
+        "model": model,
+        "params": jax.tree.map(lambda *xs: jnp.concatenate(xs), *params),
+        "data": data,
+        "key": jnp.concatenate([batch_keys] * len(configs())),
+        "hp": {"lr": LR, "warm_steps": float(WARM_STEPS)}
+        | {k: np.asarray(v, np.float32) for k, v in hp.items()},
+        "epochs": STEPS_B,
+        "batch_size": data.x_train.shape[0],
+        "optimizer": transfer_optimizer,
+    }
+
+
+def train_b(task_b: Dataset, n: int, sources: tuple, *, key: jax.Array) -> np.ndarray:
+    """Final task-B test accuracy of every variant of ``configs()`` for each seed, trained on
+    the first ``n`` examples of the pool (``STEPS_B`` full-batch steps), one vmapped call: shape
+    ``(sources, k, frozen, seeds)``.
+
+    ``sources`` holds stacked parameters (leading axis: seeds) of model A and of the autoencoder;
+    seed ``s`` of every variant reuses seed ``s`` of its source and draws its head from the same
+    key, so a variant and scratch differ only in what they reuse (a paired comparison).
+    """
+    runs = b_runs(task_b, n, sources, key=key)
+    model, params, data = runs.pop("model"), runs.pop("params"), runs.pop("data")
+    run = train.sweep(model, params, data, stacked=True, **runs)
+    seeds = jax.tree.leaves(sources[0])[0].shape[0]
     acc = run.history["test_acc"][:, -1]
     return acc.reshape(len(SOURCES), len(HIDDEN) + 1, 2, seeds)
 
@@ -264,8 +277,8 @@ def experiment(
 
 
 def _code() -> tuple:
-    return (transfer, experiment, split_tasks, train_a, train_ae, train_b, tiled, classifier,
-            autoencoder, transfer_optimizer, layer_rates)  # fmt: skip
+    return (transfer, experiment, split_tasks, train_a, train_ae, b_runs, train_b, tiled,
+            classifier, autoencoder, transfer_optimizer, layer_rates)  # fmt: skip
 
 
 def stored_experiments(*, seeds: int = SEEDS) -> tuple[dict, bool]:
@@ -376,12 +389,17 @@ def panel_from(acc: np.ndarray, n_labels) -> viz.Panel:
     """Sliders over stored results ``acc[n_labels, source, k, frozen, seed]``: where the reused
     layers come from, how many, frozen or not during the head's warm-up, how many labels.
 
-    Left: every run's test accuracy (one per seed) from scratch (x) against the chosen variant (y): points
-    above the diagonal are seeds where reusing helped. Right: mean accuracy against the number
-    of labels for scratch and for the variant. Nothing is trained: every move is a lookup.
+    Left: every run's test accuracy (one per seed) from scratch (x) against the chosen variant
+    (y): points above the diagonal are seeds where reusing helped; the title gives the mean gain
+    and how often it was positive. Right: mean accuracy against the number of labels for scratch
+    and for the variant (the controls name it). Nothing is trained: every move is a lookup in
+    arrays computed here, and only animated artists are redrawn (one short title: text is the
+    costliest thing to draw).
     """
     acc, n_labels = np.asarray(acc), [int(n) for n in n_labels]
     means = acc.mean(axis=-1)
+    gains = acc - acc[:, :1, :1, :1]  # every variant minus scratch, per seed
+    gain_mean, helps = gains.mean(axis=-1), (gains > 0).mean(axis=-1)
     fig, (ax_seed, ax_curve) = viz.figure(2)
     lo = float(np.floor(acc.min() * 20) / 20)
     ax_seed.plot([lo, 1], [lo, 1], color="0.6", lw=1)
@@ -395,11 +413,10 @@ def panel_from(acc: np.ndarray, n_labels) -> viz.Panel:
     ax_curve.set(xlabel="labelled task-B examples", ylabel="mean test accuracy")
     (dots,) = ax_seed.plot([], [], "o", ms=4, color="#1f77b4", alpha=0.7, animated=True)
     (scratch,) = ax_curve.plot(n_labels, means[:, 0, 0, 0], "s--", color="0.4", label="scratch")
-    (variant,) = ax_curve.plot([], [], "o-", color="#d62728", label="reused", animated=True)
+    (variant,) = ax_curve.plot([], [], "o-", color="#d62728", label="chosen variant", animated=True)
     (here,) = ax_curve.plot([], [], "o", ms=12, mfc="none", color="k", animated=True)
     ax_curve.legend(loc="lower right", fontsize=8)
     title_seed = ax_seed.set_title("", animated=True, fontsize=9)
-    title_curve = ax_curve.set_title("", animated=True, fontsize=9)
 
     def draw(source, k, frozen, n):
         i = n_labels.index(n)
@@ -407,14 +424,8 @@ def panel_from(acc: np.ndarray, n_labels) -> viz.Panel:
         dots.set_data(acc[i, 0, 0, 0], chosen)
         variant.set_data(n_labels, means[:, source, k, int(frozen)])
         here.set_data([n], [means[i, source, k, int(frozen)]])
-        gain = chosen - acc[i, 0, 0, 0]
-        title_seed.set_text(f"n = {n}: gain {gain.mean():+.3f}, helps in {np.mean(gain > 0):.0%}")
-        what = (
-            "scratch"
-            if k == 0
-            else f"{k} layer(s) of {SOURCES[source]}, " + ("frozen" if frozen else "not frozen")
-        )
-        title_curve.set_text(what)
+        g, h = gain_mean[i, source, k, int(frozen)], helps[i, source, k, int(frozen)]
+        title_seed.set_text(f"n = {n}: gain {g:+.3f}, helps in {h:.0%}")
 
     return viz.Panel(
         fig,

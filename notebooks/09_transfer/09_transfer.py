@@ -7,8 +7,9 @@
 # images), freeze them while a new output layer warms up, then unfreeze them with a lower
 # learning rate. They end with two warnings: the result depends on the seed and on the classes
 # chosen, and unsupervised pretraining is left "for later". This chapter does the recipe
-# offline on the 8x8 digits, **measures** the first warning over seeds and over held-out pairs,
-# and does the part left for later: pretraining an autoencoder on unlabelled inputs.
+# offline on the 8x8 digits (and on the notes' own Fashion-MNIST split when its files are on
+# your disk), **measures** the first warning over seeds and over held-out pairs, and does the
+# part left for later: pretraining an autoencoder on unlabelled inputs.
 #
 # What you will see:
 # - freezing layers is a *gradient transformation* (`optim.multi_transform` with a
@@ -17,7 +18,7 @@
 # - the distribution of the gain of transfer over training from scratch, with a confidence
 #   interval — stated whatever it says;
 # - accuracy against the number of labels for scratch, supervised transfer and autoencoder
-#   pretraining, and a panel over all the stored runs.
+#   pretraining, a panel over all the stored runs, and how to read such a curve (exercise 4).
 #
 # **Sources.** The notes on Géron's chapter 11 (the Géron notes) supply the recipe and the two
 # warnings. [The course's sources](../sources.md) says what each document is.

@@ -59,7 +59,9 @@ def test_panel_looks_up_stored_results_and_titles_the_gain():
     gain = acc[0, 1, 1, 0] - acc[0, 0, 0, 0]
     title = panel.fig.axes[0].title.get_text()
     assert f"{gain.mean():+.3f}" in title and f"n = {demo.N_LABELS[0]}" in title
-    assert "1 layer(s) of AE, not frozen" in panel.fig.axes[1].title.get_text()
+    assert f"helps in {np.mean(gain > 0):.0%}" in title
+    variant = [line for line in panel.fig.axes[1].lines if line.get_label() == "chosen variant"]
+    np.testing.assert_allclose(variant[0].get_ydata(), acc[:, 1, 1, 0].mean(-1))
 
 
 def _write_idx(path, array):
