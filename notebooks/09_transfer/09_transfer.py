@@ -161,8 +161,9 @@ assert diff < 1e-7 and frozen_max == 0.0 and head_max > 0
 
 # %%
 def fit_b(params, hp, pieces=4, steps=20):
-    """Full-batch training on the 20 labels, resumed every `steps` steps; one Run per piece."""
-    runs, opt_state = [], None
+    """Full-batch training on the 20 labels, resumed every `steps` steps; one Run per piece.
+    The fresh optimizer state is passed in too, so all four pieces run one compiled program."""
+    runs, opt_state = [], demo.transfer_optimizer(hp).init(params)
     for piece in range(pieces):
         run = train.fit(
             model_b, params, b20, key=jax.random.key(3), hp=hp, epochs=steps, batch_size=N_SHOW,
