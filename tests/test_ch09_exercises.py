@@ -101,3 +101,44 @@ def test_pick_on_the_test_split_is_named():
     msg = _messages("09.pick_finetune_lr", lambda lrs, val, test: lrs[jnp.argmax(test)])
     assert "test split" in msg
     assert "LOWEST" in _messages("09.pick_finetune_lr", lambda lrs, val, test: lrs[jnp.argmin(val)])
+
+
+@pytest.mark.parametrize("label", list(ch09._ENDS_MISTAKES))
+def test_advantage_ends_wrong_answers_are_named(label):
+    """Each plausible misreading of the curve fails the hidden tests and is named in at least one
+    case (it is the mistake the learner would have made)."""
+    wrong = ch09._ENDS_MISTAKES[label]
+    assert label in _messages("09.advantage_ends", wrong)
+
+
+@pytest.mark.parametrize(
+    "fn, named",
+    [
+        (lambda n, s, r: n[-1], "expected"),  # a hard-coded answer
+        (lambda n, s, r: 0, "expected"),
+        (lambda n, s, r: "20", "return a number of labels"),
+    ],
+)
+def test_advantage_ends_other_wrong_answers_fail(fn, named):
+    assert named in _messages("09.advantage_ends", fn)
+
+
+def _learner_ends(*, lower=True, index=False):
+    """A learner-style implementation, written independently of the judge's mistake list."""
+
+    def advantage_ends(n_labels, scratch, reused):
+        d = reused - scratch
+        half = 1.96 * jnp.std(d, axis=1, ddof=1) / jnp.sqrt(d.shape[1]) if lower else 0.0
+        sig = [bool(v) for v in (jnp.mean(d, axis=1) - half) > 0]
+        last = max([i for i, v in enumerate(sig) if v], default=-1)
+        if last == len(n_labels) - 1:
+            return None
+        return last + 1 if index else n_labels[last + 1]
+
+    return advantage_ends
+
+
+def test_advantage_ends_independent_learner_answers():
+    assert evaluate(get("09.advantage_ends"), _learner_ends(), hidden=True).passed
+    assert "the interval is ignored" in _messages("09.advantage_ends", _learner_ends(lower=False))
+    assert "index" in _messages("09.advantage_ends", _learner_ends(index=True))

@@ -1,10 +1,12 @@
-"""Chapter 09 exercises: the freeze labels, B-on-A parameters, choosing the fine-tuning rate.
+"""Chapter 09 exercises: the freeze labels, B-on-A parameters, choosing the fine-tuning rate,
+reading the label-efficiency curve.
 
 The references are ``lessonlib.transfer`` (tested against optax's ``multi_transform`` /
 ``set_to_zero`` in ``tests/test_transfer.py``). The judges recognise the usual mistakes — the
 head frozen, one layer too many or too few, the last layers instead of the first, task A's
-output layer reused, model A's parameters changed in place, the rate chosen on the test split —
-and name them.
+output layer reused, model A's parameters changed in place, the rate chosen on the test split,
+and on the curve: the interval ignored or unpaired, the curves swapped, an off-by-one in the label
+grid, the index returned instead of the count — and name them.
 """
 
 from __future__ import annotations
@@ -165,6 +167,94 @@ def _judge_pick(case, outcome):
     return f"returned {got:g}, expected the rate with the best validation accuracy, {want:g}"
 
 
+# --------------------------------------------------------------------------- the curve
+def _gains(n_labels, mean_gains, *, seed, spread=0.004):
+    """Paired accuracies (scratch, reused), shape (len(n_labels), 6): scratch varies a lot from
+    seed to seed (sd 0.05), the per-seed gain only by ``spread`` around ``mean_gains``."""
+    rng = np.random.default_rng(seed)
+    k = len(n_labels)
+    scratch = np.clip(0.75 + 0.05 * np.arange(k)[:, None] / k + rng.normal(0, 0.05, (k, 6)), 0, 1)
+    noise = rng.normal(0, spread, (k, 6))
+    noise -= noise.mean(axis=1, keepdims=True)  # the mean gain is exactly mean_gains
+    reused = scratch + np.asarray(mean_gains)[:, None] + noise
+    return tuple(n_labels), scratch.astype(np.float32), reused.astype(np.float32)
+
+
+def _ends_reference(n_labels, scratch, reused):
+    from lessonlib.demos import ch09_transfer
+
+    return ch09_transfer.advantage_ends(n_labels, scratch, reused)
+
+
+def _significant(n_labels, scratch, reused, *, lower=True, paired=True, swap=False):
+    s, r = np.asarray(scratch, np.float64), np.asarray(reused, np.float64)
+    d = s - r if swap else r - s
+    k = d.shape[1]
+    if paired:
+        half = 1.96 * d.std(axis=1, ddof=1) / np.sqrt(k)
+    else:
+        half = 1.96 * np.sqrt((s.var(axis=1, ddof=1) + r.var(axis=1, ddof=1)) / k)
+    return list(d.mean(axis=1) - (half if lower else 0) > 0)
+
+
+def _after_last(n_labels, sig):
+    last = max((i for i, v in enumerate(sig) if v), default=-1)
+    return None if last == len(n_labels) - 1 else int(n_labels[last + 1])
+
+
+_ENDS_MISTAKES = {
+    "the interval is ignored (a positive mean gain counted as significant)": lambda n, s, r: (
+        _after_last(n, _significant(n, s, r, lower=False))
+    ),
+    "the curves are swapped (scratch - reused tests whether scratch beats reusing)": lambda n, s, r: (
+        _after_last(n, _significant(n, s, r, swap=True))
+    ),
+    "the interval is unpaired (each curve's spread over seeds instead of the spread of the "
+    "per-seed differences)": lambda n, s, r: _after_last(n, _significant(n, s, r, paired=False)),
+    "you return the index in the label grid instead of the number of labels": lambda n, s, r: (
+        None if (e := _ends_reference(n, s, r)) is None else [int(v) for v in n].index(e)
+    ),
+    "an off-by-one in the label grid: that is the last n where reusing still helps significantly, "
+    "the answer is the next one": lambda n, s, r: (
+        None
+        if (e := _ends_reference(n, s, r)) is None or e == n[0]
+        else int(n[[int(v) for v in n].index(e) - 1])
+    ),
+    "you stop at the first n where the interval reaches 0, but a larger n is significant again": (
+        lambda n, s, r: next(
+            (int(v) for v, sig in zip(n, _significant(n, s, r), strict=True) if not sig), None
+        )
+    ),
+}
+
+
+def _plain_int(value):
+    if value is None:
+        return None
+    v = np.asarray(value)
+    if v.shape != () or not np.issubdtype(v.dtype, np.number) or v != np.round(v):
+        return "bad"
+    return int(v)
+
+
+def _judge_ends(case, outcome):
+    if outcome.error:
+        return f"raised {outcome.error}"
+    got, want = _plain_int(outcome.value), _ends_reference(*case.args)
+    if got == "bad":
+        return f"return a number of labels (an int from n_labels) or None, got {outcome.value!r}"
+    if got == want:
+        return None
+    shown = (
+        "None (reusing is still significantly better at the largest n)" if want is None else want
+    )
+    why = f"expected {shown}, got {got}"
+    for label, wrong in _ENDS_MISTAKES.items():
+        if got == wrong(*case.args):
+            return f"{why} — this is what you get when {label}"
+    return why
+
+
 _P3, _P4 = _params([5, 4, 3, 2], 0), _params([6, 5, 4, 3, 2], 1)
 _A3, _F3 = _params([5, 4, 3, 8], 2), _params([5, 4, 3, 2], 3)
 _A4, _F4 = _params([6, 5, 4, 3, 10], 4), _params([6, 5, 4, 3, 2], 5)
@@ -233,5 +323,30 @@ EXERCISES = [
         reference=_pick_reference,
         judge=_judge_pick,
         hint="Return lrs[argmax(val_acc)]; test_acc is only reported, never used to choose.",
+    ),
+    Exercise(
+        id="09.advantage_ends",
+        name="advantage_ends",
+        points=2,
+        cases=(
+            Case(
+                _gains((5, 10, 20, 50, 100), [0.10, 0.05, 0.02, 0.001, -0.001], seed=0),
+                note="gains shrink as labels grow; 6 seeds",
+            ),
+            Case(
+                _gains((5, 10, 20, 50), [0.10, 0.08, 0.05, 0.04], seed=1),
+                note="reusing is significantly better at every n: None",
+            ),
+        ),
+        hidden=(
+            Case(_gains((5, 10, 20, 50, 100), [0.08, -0.002, 0.03, -0.002, -0.002], seed=2)),
+            Case(_gains((5, 10, 20, 50), [0.06, 0.02, -0.03, -0.05], seed=3)),
+            Case(_gains((2, 4, 8, 16), [0.2, 0.1, 0.0005, 0.0], seed=4)),
+            Case(_gains((10, 30, 100), [-0.02, -0.03, -0.01], seed=5)),
+        ),
+        reference=_ends_reference,
+        judge=_judge_ends,
+        hint="Per n: d = reused - scratch per seed; significant when mean(d) - 1.96 sd(d) / "
+        "sqrt(seeds) > 0. Return the n after the last significant one (None if that is the last n).",
     ),
 ]

@@ -7,8 +7,9 @@
 # images), freeze them while a new output layer warms up, then unfreeze them with a lower
 # learning rate. They end with two warnings: the result depends on the seed and on the classes
 # chosen, and unsupervised pretraining is left "for later". This chapter does the recipe
-# offline on the 8x8 digits, **measures** the first warning over seeds and over held-out pairs,
-# and does the part left for later: pretraining an autoencoder on unlabelled inputs.
+# offline on the 8x8 digits (and on the notes' own Fashion-MNIST split when its files are on
+# your disk), **measures** the first warning over seeds and over held-out pairs, and does the
+# part left for later: pretraining an autoencoder on unlabelled inputs.
 #
 # What you will see:
 # - freezing layers is a *gradient transformation* (`optim.multi_transform` with a
@@ -17,7 +18,7 @@
 # - the distribution of the gain of transfer over training from scratch, with a confidence
 #   interval — stated whatever it says;
 # - accuracy against the number of labels for scratch, supervised transfer and autoencoder
-#   pretraining, and a panel over all the stored runs.
+#   pretraining, a panel over all the stored runs, and how to read such a curve (exercise 4).
 #
 # **Sources.** The notes on Géron's chapter 11 (the Géron notes) supply the recipe and the two
 # warnings. [The course's sources](../sources.md) says what each document is.
@@ -30,9 +31,14 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from lessonlib import data, models, optim, train, transfer, viz
+from lessonlib import cache, data, models, optim, train, transfer, viz
 from lessonlib.demos import ch09_transfer as demo
 from lessonlib.exercises import check
+
+# Keep the compiled XLA programs on disk too, next to the stored results: a second session loads
+# this chapter's training programs instead of compiling them again (most of a cold run's time).
+jax.config.update("jax_compilation_cache_dir", str(cache.cache_dir() / "xla"))
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
 
 # %% [markdown]
 # ## Task A and task B
@@ -155,8 +161,9 @@ assert diff < 1e-7 and frozen_max == 0.0 and head_max > 0
 
 # %%
 def fit_b(params, hp, pieces=4, steps=20):
-    """Full-batch training on the 20 labels, resumed every `steps` steps; one Run per piece."""
-    runs, opt_state = [], None
+    """Full-batch training on the 20 labels, resumed every `steps` steps; one Run per piece.
+    The fresh optimizer state is passed in too, so all four pieces run one compiled program."""
+    runs, opt_state = [], demo.transfer_optimizer(hp).init(params)
     for piece in range(pieces):
         run = train.fit(
             model_b, params, b20, key=jax.random.key(3), hp=hp, epochs=steps, batch_size=N_SHOW,
@@ -205,11 +212,14 @@ assert unchanged
 # ## The honest answer: does transfer help here?
 #
 # One seed proves nothing — the Géron notes say as much. So the whole experiment runs again for
-# each of 8 seeds (a new model A, new heads, new batches per seed) and for 4 held-out pairs, all
-# variants of a seed in one vmapped `train.sweep(..., stacked=True)` call: scratch; 1 or 2 layers
-# reused from model A or from an autoencoder; frozen or not during the warm-up. Each layer's
-# learning rate is a traced `hp` entry (`demo.transfer_optimizer`), so a single compiled program
-# trains every variant. The runs are computed once and cached.
+# each of 8 seeds (a new model A, new heads, new initial weights per seed) and for 4 held-out
+# pairs, all variants in one vmapped `train.sweep(..., stacked=True)` call per pair and number of
+# labels: scratch; 1 or 2 layers reused from model A or from an autoencoder; frozen or not during
+# the warm-up. Each layer's learning rate is a traced `hp` entry (`demo.transfer_optimizer`), so
+# a single compiled program trains every variant, every pair and every number of labels (task B
+# trains full-batch; its $n$ labels are tiled to 100 rows, which leaves the mean gradient as it
+# is and the shapes the same). The autoencoder never sees a label, so one per seed serves every
+# pair. The runs are computed once and cached.
 #
 # The gain of a run is transfer's test accuracy minus scratch's for the same seed and pair (a
 # paired difference). For $n$ gains with mean $\bar d$ and standard deviation $s$, the 95%
@@ -279,6 +289,31 @@ assert (verdict.startswith("transfer HELPS") == (lo > 0)) and (
 scratch20 = per_pair[0][0, 0, 0].mean()
 print(f"scratch, {demo.OTHER_N} labels, {pairs[0]}: mean test accuracy {scratch20:.3f}")
 assert scratch20 > 0.9
+
+# %% [markdown]
+# ## The notes' own experiment: Fashion-MNIST, if you have it
+#
+# The Géron notes run this on Fashion-MNIST: task A = the 8 classes other than T-shirt/top (0)
+# and pullover (2), task B = those two from 200 labelled images. lessonlib never downloads data;
+# if the four IDX files are on your disk (in `~/.cache/lessonlib/fashion-mnist/`, or
+# `$LESSONLIB_DATA/fashion-mnist/`), the same machinery runs that split — 4 seeds, every variant,
+# stored like the digits' runs — and compares scratch with transfer. Otherwise it says where to
+# put the files and skips.
+
+# %%
+fashion, message = demo.fashion_experiment()
+print(message)
+if fashion is not None:
+    acc_f = fashion["acc"]  # [source, k, frozen, seed] at 200 labels
+    for label, (src, k, fr) in {"model A": (0, 2, 1), "autoencoder": (1, 2, 1)}.items():
+        g = acc_f[src, k, fr] - acc_f[0, 0, 0]
+        m, lo_f, hi_f = demo.mean_ci(g)
+        print(
+            f"T-shirt/top vs pullover, {demo.FASHION['n']} labels: scratch "
+            f"{acc_f[0, 0, 0].mean():.3f}, 2 layers of {label} {acc_f[src, k, fr].mean():.3f}; "
+            f"gain {m:+.3f}, 95% interval [{lo_f:+.3f}, {hi_f:+.3f}] over {g.size} seeds"
+        )
+        assert np.isclose(m, g.mean()) and lo_f <= m <= hi_f
 
 # %% [markdown]
 # ## Unsupervised pretraining: an autoencoder
@@ -431,6 +466,50 @@ check("09.pick_finetune_lr", pick_finetune_lr)
 ### BEGIN HIDDEN TESTS
 check("09.pick_finetune_lr", pick_finetune_lr, hidden=True)
 ### END HIDDEN TESTS
+
+# %% [markdown]
+# **4. Reading the label-efficiency curve.** With many labels, training from scratch catches up
+# with reused layers. Write `advantage_ends(n_labels, scratch, reused)`: `scratch` and `reused`
+# hold test accuracies of shape `(len(n_labels), seeds)`, paired by seed (row $i$ is
+# `n_labels[i]` labels). At each $n$, the per-seed gains $d = $ `reused - scratch` give the 95%
+# interval $\bar d \pm 1.96\, s_d/\sqrt{\text{seeds}}$ (as above, `ddof=1`); reusing is
+# *significantly* better where its lower end is above 0. Return the smallest number of labels
+# from which on it never is — the $n$ just after the last significant one — or `None` when it is
+# still significant at the largest $n$.
+
+
+# %% [solution] id=ch09-advantage-ends
+def advantage_ends(n_labels, scratch, reused):
+    ### BEGIN SOLUTION
+    d = np.asarray(reused, np.float64) - np.asarray(scratch, np.float64)
+    lower = d.mean(axis=1) - 1.96 * d.std(axis=1, ddof=1) / np.sqrt(d.shape[1])
+    significant = [i for i, low in enumerate(lower) if low > 0]
+    last = significant[-1] if significant else -1
+    return None if last == len(n_labels) - 1 else int(n_labels[last + 1])
+    ### END SOLUTION
+
+
+# %% [tests] id=ch09-test-advantage-ends points=2
+check("09.advantage_ends", advantage_ends)
+### BEGIN HIDDEN TESTS
+check("09.advantage_ends", advantage_ends, hidden=True)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# On this chapter's stored curves (3 vs 5, 8 seeds), with the library's `demo.advantage_ends`:
+
+# %%
+for name, a in curves.items():
+    if name != "scratch":
+        ends = demo.advantage_ends(n_labels, curves["scratch"], a)
+        lower = [demo.mean_ci(d)[1] for d in a - curves["scratch"]]  # interval's lower end per n
+        if ends is None:
+            print(f"{name}: still significantly better than scratch at n = {n_labels[-1]}")
+            assert lower[-1] > 0
+        else:
+            i = n_labels.index(ends)
+            print(f"{name}: no significant advantage over scratch from n = {ends} labels on")
+            assert all(low <= 0 for low in lower[i:]) and (i == 0 or lower[i - 1] > 0)
 
 # %% [markdown]
 # ## Sharp bits
