@@ -34,10 +34,6 @@ from lessonlib.demos import ch08_search as demo
 from lessonlib.exercises import check
 
 CACHE_MODULES = [data, models, regularization, train, search, *demo.COMPUTE]
-# Keep the compiled XLA programs on disk too, next to the stored results: a second session loads
-# the training programs of this chapter instead of compiling them again (seconds each on a CPU).
-jax.config.update("jax_compilation_cache_dir", str(cache.cache_dir() / "xla"))
-jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
 
 # %% [markdown]
 # ## 1 · Spot the bug: the study notes' MNIST random search

@@ -31,14 +31,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from lessonlib import cache, data, models, optim, train, transfer, viz
+from lessonlib import data, models, optim, train, transfer, viz
 from lessonlib.demos import ch09_transfer as demo
 from lessonlib.exercises import check
-
-# Keep the compiled XLA programs on disk too, next to the stored results: a second session loads
-# this chapter's training programs instead of compiling them again (most of a cold run's time).
-jax.config.update("jax_compilation_cache_dir", str(cache.cache_dir() / "xla"))
-jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
 
 # %% [markdown]
 # ## Task A and task B
