@@ -174,8 +174,11 @@ def unit_norms(w) -> np.ndarray:
 #: next ``n_val`` to validate on (they sit in the ``x_test``/``y_test`` slots of the Dataset, so
 #: the history's ``test_*`` entries are the validation curves; the chapter's test split is not
 #: touched). Small on purpose: one retraining must fit in a slider's 80 ms.
-LIVE = {"n_train": 250, "n_val": 250, "sizes": (40, 32, 32, 10), "lr": 0.02, "epochs": 30,
-        "batch_size": 125, "seed": 0}  # fmt: skip
+LIVE = {"n_train": 200, "n_val": 200, "sizes": (40, 32, 32, 10), "lr": 0.02, "epochs": 25,
+        "batch_size": 100, "seed": 0}  # fmt: skip
+
+
+NO_CAP = 1e6  # a max-norm radius no unit of the live network comes near: no constraint
 
 
 @functools.cache
@@ -213,10 +216,11 @@ def live_model() -> tuple[Model, object]:
 
 
 def live_fit(
-    *, sigma_h: float = 0.0, shift: float = 0.0, scale: float = 0.0, r: float = np.inf
+    *, sigma_h: float = 0.0, shift: float = 0.0, scale: float = 0.0, r: float | None = None
 ) -> train.Run:
     """Train ``LIVE``'s network with hidden noise ``sigma_h``, random shifts up to ``shift``
-    samples, random scaling by ``1 +- scale`` and max-norm radius ``r`` (``inf``: off). All four are
+    samples, random scaling by ``1 +- scale`` and max-norm radius ``r`` (``None``: off, a radius
+    no unit reaches). All four are
     traced ``hp`` entries, so every call after the first reuses one compiled program.
 
     >>> run = live_fit(sigma_h=0.5, shift=3)
@@ -226,7 +230,7 @@ def live_fit(
     _checks.non_negative("sigma_h", sigma_h)
     _checks.non_negative("shift", shift)
     _checks.in_range("scale", scale, 0.0, 1.0, hi_open=True)
-    _checks.positive("r", r)
+    r = NO_CAP if r is None else _checks.positive("r", r)
     model, params = live_model()
     hp = {"lr": LIVE["lr"], "noise": sigma_h, "shift": shift, "scale": scale, "r": r}
     return train.fit(model, params, live_data(), key=jax.random.key(LIVE["seed"] + 1), hp=hp,
@@ -319,9 +323,7 @@ def _show_run(run: train.Run, epochs, loss_lines, acc_lines, titles, label: str)
         tr.set_data(epochs, viz.finite(h[f"train_{key}"]))
         va.set_data(epochs, viz.finite(h[f"test_{key}"]))
     titles[0].set_text(f"{label}: lowest val loss {np.min(h['test_loss']):.2f}")
-    titles[1].set_text(
-        f"val acc {h['test_acc'][-1]:.3f}, gap train - val {gap(run):.3f}"
-    )
+    titles[1].set_text(f"val acc {h['test_acc'][-1]:.3f}, gap train - val {gap(run):.3f}")
 
 
 def retrain_panel(*, sigma_h: float = 0.0, max_shift: float = 0.0, max_scale: float = 0.0):
@@ -357,7 +359,9 @@ def max_norm_panel(*, r: float = 1.0) -> viz.Panel:
     units = np.arange(1, norms.size + 1)
     fig, (ax_n, ax_l) = viz.figure(2)
     ax_n.plot(units, norms, "o", color="0.6", ms=4, label="trained, no constraint")
-    (after,) = ax_n.plot([], [], "o", color=viz.COLORS["norm"], ms=3, label="projected", animated=True)
+    (after,) = ax_n.plot(
+        [], [], "o", color=viz.COLORS["norm"], ms=3, label="projected", animated=True
+    )
     cap = ax_n.axhline(0, color="k", ls="--", lw=1, animated=True)
     ax_n.set(xlim=(0, units[-1] + 1), ylim=(0, 1.05 * norms.max()), xlabel="hidden unit (sorted)",
              ylabel="norm of incoming weights")  # fmt: skip
