@@ -25,7 +25,7 @@ from lessonlib import data, stopping, train
 from lessonlib.demos import ch04_early_stopping as demo
 
 TARGET_MS = 80.0
-RACE = {"epochs": 60, "patience": 5}
+RACE = {"epochs": 60, "patience": 20}
 
 
 def _values(widget, n: int = 5) -> list:

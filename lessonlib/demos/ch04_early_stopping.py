@@ -14,8 +14,8 @@ r"""Chapter 04 (early stopping, noise, augmentation, max-norm): the chapter's he
 - Input noise as L2 (Bishop 1995): least squares on noisy copies of the inputs, ``x + eps`` with
   ``eps ~ N(0, sigma^2 I)``, has in expectation the loss ``||Xw - y||^2/(2n) + sigma^2 ||w||^2 / 2``.
 - ``noisy_mlp``: an MLP with Gaussian noise on its hidden units (``hp["noise"]``).
-- Live retraining (``LIVE``, ``live_fit``): a small MNIST-1D problem (250 training signals, 250
-  validation signals, a 40-32-32-10 MLP with hidden noise, 30 epochs of two Adam steps) trained by
+- Live retraining (``LIVE``, ``live_fit``): a small MNIST-1D problem (200 training signals, 200
+  validation signals, a 40-32-32-10 MLP with hidden noise, 25 epochs of two Adam steps) trained by
   ``train.fit`` with hidden noise ``sigma_h``, a random shift, a random time scaling and a
   max-norm radius ``r`` all traced ``hp`` entries: every setting runs the same compiled program,
   in a few tens of milliseconds.
@@ -221,12 +221,12 @@ def live_fit(
 ) -> train.Run:
     """Train ``LIVE``'s network with hidden noise ``sigma_h``, random shifts up to ``shift``
     samples, random scaling by ``1 +- scale`` and max-norm radius ``r`` (``None``: off, a radius
-    no unit reaches). All four are
-    traced ``hp`` entries, so every call after the first reuses one compiled program.
+    no unit reaches). All four are traced ``hp`` entries, so every call after the first reuses
+    one compiled program.
 
     >>> run = live_fit(sigma_h=0.5, shift=3)
     >>> run.history["train_acc"].shape     # one entry per epoch; test_* is the validation split
-    (30,)
+    (25,)
     """
     _checks.non_negative("sigma_h", sigma_h)
     _checks.non_negative("shift", shift)
