@@ -320,7 +320,7 @@ def _loss_and_accuracy_axes(fig_axes, baseline):
     ax_loss, ax_acc = fig_axes
     epochs = np.arange(1, LIVE["epochs"] + 1)
     loss_lines = _curves(ax_loss, epochs, baseline, key="loss", ylabel="cross-entropy")
-    ax_loss.set(yscale="log", ylim=(0.03, 12))
+    ax_loss.set(yscale="log", ylim=(0.01, 12))
     ax_loss.legend(loc="lower left", fontsize=7)
     acc_lines = _curves(ax_acc, epochs, baseline, key="acc", ylabel="accuracy")
     ax_acc.set(ylim=(0, 1.02))
@@ -380,7 +380,7 @@ def max_norm_panel(*, r: float = 1.0) -> viz.Panel:
     title_n = ax_n.set_title("", animated=True, fontsize=9)
     epochs = np.arange(1, LIVE["epochs"] + 1)
     loss_lines = _curves(ax_l, epochs, free.history, key="loss", ylabel="cross-entropy")
-    ax_l.set(yscale="log", ylim=(0.03, 12))
+    ax_l.set(yscale="log", ylim=(0.01, 12))
     ax_l.legend(loc="lower left", fontsize=7)
     title_l = ax_l.set_title("", animated=True, fontsize=9)
 
