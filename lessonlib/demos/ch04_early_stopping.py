@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 
 import jax
 import jax.numpy as jnp
@@ -237,16 +236,6 @@ def live_fit(
     return train.fit(model, params, live_data(), key=jax.random.key(LIVE["seed"] + 1), hp=hp,
                      epochs=LIVE["epochs"], batch_size=LIVE["batch_size"], optimizer=adam,
                      augment=shift_and_scale, project=project_max_norm)  # fmt: skip
-
-
-def start_live() -> Future:
-    """Compile and run ``live_fit()`` in a background thread (XLA releases the GIL while it
-    compiles): the chapter starts it early and collects it (``.result()``) before its first live
-    cell, so the compilation overlaps the cells in between instead of adding to them."""
-    pool = ThreadPoolExecutor(1)
-    job = pool.submit(live_fit)
-    pool.shutdown(wait=False)
-    return job
 
 
 def gap(run: train.Run) -> float:

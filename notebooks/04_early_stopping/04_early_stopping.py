@@ -44,8 +44,6 @@ small = data.with_validation(
     data.Dataset(full.x_train[:1500], full.y_train[:1500], full.x_test, full.y_test), 500, seed=0
 )
 print("train", small.x_train.shape, "validation", small.x_val.shape, "test", small.x_test.shape)
-# the live panels' program (section "retrained live") compiles in the background meanwhile
-live_job = demo.start_live()
 # the stored results depend on these (the panels' code is left out: editing it recomputes nothing)
 MODULES = [data, layers, models, train, stopping, augment, regularization, cache]
 MODULES += [demo.noisy_mlp, demo.unit_norms]
@@ -580,7 +578,7 @@ assert abs(dg_h["test_acc"][1, -1] - dg_h["test_acc"][0, -1]) < 0.05
 
 # %%
 live = {
-    "none": live_job.result(),  # the run started in the background at the top of the chapter
+    "none": demo.live_fit(),
     "sigma_h 1": demo.live_fit(sigma_h=1.0),
     "shift 6": demo.live_fit(shift=6.0),
     "scale 0.3": demo.live_fit(scale=0.3),
