@@ -867,6 +867,9 @@ print(f"chapter run time: {time.perf_counter() - T0:.1f} s")
 #   of the data, not noise.
 # - **One draw per example.** An augmentation that shifts the whole batch by one offset teaches far
 #   less; and a transform that can change the label (a large shift, a flip of a "6") is label noise.
+# - **Augmentation buys invariance, not accuracy as such.** One-pixel shifts of the centred 8x8
+#   digits barely move the centred test score but rescue the shifted one: augment with the
+#   variations the test data will have.
 # - **Max-norm acts after the step**, per unit (axis 0 of a (fan_in, fan_out) matrix), and leaves
 #   units inside the ball alone.
 #
