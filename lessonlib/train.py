@@ -71,6 +71,8 @@ class Run(NamedTuple):
     With early stopping, ``stop_epoch`` is the epoch (0-based) at whose end the run stopped (-1:
     it did not) and ``best_epoch`` the epoch whose parameters ``restore_best_weights`` returns;
     after the stop the history repeats the stop epoch's row (the parameters no longer change).
+    Both count from the run's start like ``first_epoch``: a resumed run's history row of epoch
+    ``e`` is ``e - first_epoch``.
     """
 
     params: Any
@@ -207,7 +209,10 @@ def _run(
         lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(train_epoch, start, epochs[0])[1]
     )
 
-    def epoch(carry, e):  # the rule counts this call's epochs from 0 (Keras: from initial_epoch)
+    # Keras semantics on resuming: every call is a new training (on_train_begin: wait 0, best
+    # +-inf, nothing remembered) whose epochs keep their numbers (Keras's `epoch` counts from
+    # initial_epoch), so start_from_epoch and the stop/best epochs are counted from the run's start
+    def epoch(carry, e):
         trained, es, last_row, kept = carry
         # once stopped, an epoch changes nothing (under vmap both branches run, then one is kept)
         trained, row = jax.lax.cond(
@@ -217,7 +222,7 @@ def _run(
             trained,
             last_row,
         )
-        es, remember = stopping.update(es, e - first_epoch, row[monitor], rule, mode)
+        es, remember = stopping.update(es, e, row[monitor], rule, mode)
         if restore:  # Keras's best_weights (BN statistics included), kept in the carry
             kept = jax.tree.map(lambda a, b: jnp.where(remember, a, b), trained[:2], kept)
         return (trained, es, row, kept), row
@@ -231,7 +236,7 @@ def _run(
         params, state = jax.tree.map(
             lambda a, b: jnp.where(es.best_epoch >= 0, a, b), (params, state), trained[:2]
         )
-    last = jnp.where(es.stop_epoch >= 0, es.stop_epoch, static.epochs - 1)
+    last = jnp.where(es.stop_epoch >= 0, es.stop_epoch, first_epoch + static.epochs - 1)
     best = jnp.where(es.best_epoch >= 0, es.best_epoch, last)
     return params, state, history, trained[2], (es.stop_epoch, best)
 
@@ -415,6 +420,10 @@ def fit(
     To resume a run, pass its ``params``, ``state``, ``Run.opt_state`` and the number of epochs
     it has done as ``first_epoch``: 4 epochs and then 4 more give the 8-epoch run, step for step
     (epoch ``e`` always shuffles with ``fold_in(key, e)``).
+    Early stopping on a resumed run follows Keras's ``fit(initial_epoch=...)``: the rule starts
+    afresh (``wait`` 0, no best value, nothing to restore from before), while epochs keep their
+    numbers — ``start_from_epoch`` and ``Run.stop_epoch``/``best_epoch`` count from the run's
+    start, not from this call's first epoch.
 
     A run whose loss becomes NaN or inf (e.g. a learning rate that is too large) is not an error:
     its history holds the non-finite values, ``Run.diverged_at()`` says when, and a warning names

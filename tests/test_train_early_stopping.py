@@ -129,6 +129,74 @@ def test_each_run_of_a_sweep_stops_at_its_own_epoch(setup):
     assert len(set(swept.stop_epoch.tolist())) > 1, "the runs should stop at different epochs"
 
 
+def test_each_run_of_a_stacked_sweep_stops_at_its_own_epoch(setup):
+    """A population (own initial parameters and key per run) stops run by run like ``fit``."""
+    ds, model, _ = setup
+    inits = [model.init(jax.random.key(s))[0] for s in (3, 4, 5)]
+    keys = jax.random.split(jax.random.key(7), 3)
+    lrs = [0.2, 0.5, 1.0]
+    es = ES._replace(restore_best_weights=True)
+    kw = dict(epochs=EPOCHS, batch_size=50, early_stopping=es)
+    stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *inits)
+    swept = train.sweep(
+        model, stacked, ds, key=keys, hp={"lr": jnp.asarray(lrs)}, stacked=True, **kw
+    )
+    assert swept.stop_epoch.shape == (3,)
+    for i in range(3):
+        one = train.fit(model, inits[i], ds, key=keys[i], hp={"lr": lrs[i]}, **kw)
+        assert (int(one.stop_epoch), int(one.best_epoch)) == (
+            swept.stop_epoch[i],
+            swept.best_epoch[i],
+        )
+        _close(jax.tree.map(lambda x, i=i: x[i], swept.params), one.params, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(swept.history["val_loss"][i], one.history["val_loss"], rtol=1e-4)
+    assert len(set(swept.stop_epoch.tolist())) > 1, "the runs should stop at different epochs"
+
+
+def _halves(setup, k, es):
+    """``k`` epochs without early stopping, then the rest of the run resumed with ``es``."""
+    first = _fit(setup, epochs=k)
+    ds, model, _ = setup
+    rest = train.fit(
+        model, first.params, ds, key=jax.random.key(1), hp={"lr": 0.5}, epochs=EPOCHS - k,
+        batch_size=50, opt_state=first.opt_state, first_epoch=k, early_stopping=es,
+    )  # fmt: skip
+    return first, rest
+
+
+def test_resuming_restarts_the_rule_and_keeps_the_epoch_numbers(setup):
+    """Keras's ``fit(initial_epoch=k)``: ``wait`` and ``best`` start afresh (on_train_begin), the
+    epochs keep their numbers (stop and best epochs count from the run's start)."""
+    full = _fit(setup).history["val_loss"]
+    k = 4
+    _, rest = _halves(setup, k, ES._replace(restore_best_weights=True))
+    stop, best = (int(v) for v in train.early_stopping(full[k:], patience=2))
+    assert stop >= 0, "the fixture should stop in the second half"
+    assert (int(rest.stop_epoch), int(rest.best_epoch)) == (k + stop, k + best)
+    np.testing.assert_allclose(rest.history["val_loss"][: stop + 1], full[k : k + stop + 1],
+                               rtol=1e-4)  # fmt: skip
+    # the restored parameters are those of epoch k + best of the one-go run
+    ds, model, params = setup
+    to_best = _fit(setup, epochs=k + best + 1)
+    _close(rest.params, to_best.params, rtol=1e-4, atol=1e-5)
+
+
+def test_resuming_counts_start_from_epoch_from_the_runs_start(setup):
+    """``start_from_epoch`` is an epoch of the run (Keras compares it with its absolute ``epoch``):
+    a resumed call that starts at epoch k monitors from max(start_from_epoch, k)."""
+    full = _fit(setup).history["val_loss"]
+    k, differs = 4, False
+    for start in (2, 6, 9):
+        _, rest = _halves(setup, k, ES._replace(patience=1, start_from_epoch=start))
+        tail = full[k:]
+        want = train.early_stopping(tail, patience=1, start_from_epoch=max(start - k, 0))
+        want = tuple(int(v) + k for v in want) if int(want[0]) >= 0 else (-1, int(want[1]) + k)
+        assert (int(rest.stop_epoch), int(rest.best_epoch)) == want, start
+        relative = train.early_stopping(tail, patience=1, start_from_epoch=start)
+        differs |= (int(relative[0]), int(relative[1])) != (want[0] - k, want[1] - k)
+    assert differs, "the fixture should tell absolute from per-call epoch numbers apart"
+
+
 def test_monitor_must_exist(setup):
     ds, model, params = setup
     no_val = data.Dataset(ds.x_train, ds.y_train, ds.x_test, ds.y_test)

@@ -14,20 +14,27 @@ r"""Chapter 04 (early stopping, noise, augmentation, max-norm): the chapter's he
 - Input noise as L2 (Bishop 1995): least squares on noisy copies of the inputs, ``x + eps`` with
   ``eps ~ N(0, sigma^2 I)``, has in expectation the loss ``||Xw - y||^2/(2n) + sigma^2 ||w||^2 / 2``.
 - ``noisy_mlp``: an MLP with Gaussian noise on its hidden units (``hp["noise"]``).
-- Panels: ``stopping_panel`` (patience and min_delta over a stored history) and ``sweep_panel``
-  (a strength — hidden noise, augmentation shift, max-norm radius — over a stored sweep): both
-  look results up, so a move trains and compiles nothing.
+- Live retraining (``LIVE``, ``live_fit``): a small MNIST-1D problem (200 training signals, 200
+  validation signals, a 40-32-32-10 MLP with hidden noise, 25 epochs of two Adam steps) trained by
+  ``train.fit`` with hidden noise ``sigma_h``, a random shift, a random time scaling and a
+  max-norm radius ``r`` all traced ``hp`` entries: every setting runs the same compiled program,
+  in a few tens of milliseconds.
+- Panels: ``stopping_panel`` (patience and min_delta over a stored history: instant),
+  ``retrain_panel`` (sigma_h, shift and scaling, retrained live) and ``max_norm_panel`` (the
+  projection of a trained layer's unit norms onto radius ``r``, and the network retrained live
+  under that constraint). No move compiles anything.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lessonlib import _checks, layers, stopping, viz
+from lessonlib import _checks, augment, data, layers, optim, regularization, stopping, train, viz
 from lessonlib.models import Model, variance_scaling
 
 # --------------------------------------------------------------------------- source 1's rule
@@ -161,6 +168,81 @@ def unit_norms(w) -> np.ndarray:
     return np.linalg.norm(np.asarray(w, np.float64), axis=0)
 
 
+# --------------------------------------------------------------------------- live retraining
+
+#: The live panels' problem: the first ``n_train`` MNIST-1D training signals to train on and the
+#: next ``n_val`` to validate on (they sit in the ``x_test``/``y_test`` slots of the Dataset, so
+#: the history's ``test_*`` entries are the validation curves; the chapter's test split is not
+#: touched). Small on purpose: one retraining must fit in a slider's 80 ms.
+LIVE = {"n_train": 200, "n_val": 200, "sizes": (40, 32, 32, 10), "lr": 0.02, "epochs": 25,
+        "batch_size": 100, "seed": 0}  # fmt: skip
+
+
+NO_CAP = 1e6  # a max-norm radius no unit of the live network comes near: no constraint
+
+
+@functools.cache
+def live_data() -> data.Dataset:
+    """``LIVE``'s training and validation signals (validation in the test slots)."""
+    full, n, m = data.mnist1d(), LIVE["n_train"], LIVE["n_val"]
+    return data.Dataset(full.x_train[:n], full.y_train[:n], full.x_train[n : n + m],
+                        full.y_train[n : n + m])  # fmt: skip
+
+
+def adam(hp) -> optim.GradientTransformation:
+    """Adam with ``hp["lr"]`` (one function object: passing it again reuses the compilation)."""
+    return optim.adam(hp["lr"])
+
+
+def shift_and_scale(key: jax.Array, x: jax.Array, hp) -> jax.Array:
+    """The live problem's augmentation: a random shift of at most ``hp["shift"]`` samples
+    (zero-padded), then a random time scaling by a factor in ``1 +- hp["scale"]``, each signal
+    its own draw (``augment.shift``, ``augment.scale``)."""
+    k_shift, k_scale = jax.random.split(key)
+    x = augment.shift(k_shift, x, hp["shift"], mode="pad")
+    return augment.scale(k_scale, x, hp["scale"])
+
+
+def project_max_norm(params, hp):
+    """Max-norm with radius ``hp["r"]`` after every step (``regularization.max_norm``)."""
+    return regularization.max_norm(params, hp["r"])
+
+
+@functools.cache
+def live_model() -> tuple[Model, object]:
+    """The live problem's model (``noisy_mlp(LIVE["sizes"])``) and its initial parameters."""
+    model = noisy_mlp(LIVE["sizes"])
+    return model, model.init(jax.random.key(LIVE["seed"]))[0]
+
+
+def live_fit(
+    *, sigma_h: float = 0.0, shift: float = 0.0, scale: float = 0.0, r: float | None = None
+) -> train.Run:
+    """Train ``LIVE``'s network with hidden noise ``sigma_h``, random shifts up to ``shift``
+    samples, random scaling by ``1 +- scale`` and max-norm radius ``r`` (``None``: off, a radius
+    no unit reaches). All four are traced ``hp`` entries, so every call after the first reuses
+    one compiled program.
+
+    >>> run = live_fit(sigma_h=0.5, shift=3)
+    >>> run.history["train_acc"].shape     # one entry per epoch; test_* is the validation split
+    (25,)
+    """
+    _checks.non_negative("sigma_h", sigma_h)
+    _checks.non_negative("shift", shift)
+    _checks.in_range("scale", scale, 0.0, 1.0, hi_open=True)
+    r = NO_CAP if r is None else _checks.positive("r", r)
+    model, params = live_model()
+    hp = {"lr": LIVE["lr"], "noise": sigma_h, "shift": shift, "scale": scale, "r": r}
+    return train.fit(model, params, live_data(), key=jax.random.key(LIVE["seed"] + 1), hp=hp,
+                     epochs=LIVE["epochs"], batch_size=LIVE["batch_size"], optimizer=adam,
+                     augment=shift_and_scale, project=project_max_norm)  # fmt: skip
+
+
+def gap(run: train.Run) -> float:
+    """Final training accuracy minus final validation accuracy of a ``live_fit`` run."""
+    return float(run.history["train_acc"][-1] - run.history["test_acc"][-1])
+
+
 # --------------------------------------------------------------------------- panels
 
 
@@ -212,39 +294,95 @@ def stopping_panel(
     )
 
 
-def sweep_panel(
-    history: Mapping[str, np.ndarray], values: Sequence[float], *, name: str, value: float
-) -> viz.Panel:
-    """A slider over the runs of a stored sweep (no training: instant). ``history["train_acc"]``,
-    ``["val_acc"]`` and ``["test_acc"]`` have one row per entry of ``values`` (evenly spaced,
-    increasing), the strength called ``name``. Left: the chosen run's curves; right: every run's
-    final train and test accuracy, the chosen one marked."""
-    values = [float(v) for v in values]
-    steps = np.diff(values)
-    if len(values) < 2 or not np.allclose(steps, steps[0]) or steps[0] <= 0:
-        raise ValueError(f"values must be evenly spaced and increasing, got {values}")
-    _checks.in_range("value", value, values[0], values[-1])
-    tr, te = np.asarray(history["train_acc"]), np.asarray(history["test_acc"])
-    epochs = np.arange(1, tr.shape[1] + 1)
-    fig, (ax, ax_all) = viz.figure(2)
-    ax.set(xlim=(1, epochs[-1]), ylim=(0, 1.02), xlabel="epoch", ylabel="accuracy")
-    (line_tr,) = ax.plot([], [], color=viz.COLORS["train"], label="train", animated=True)
-    (line_te,) = ax.plot([], [], color=viz.COLORS["test"], label="test", animated=True)
-    ax.legend(loc="lower right", fontsize=8)
-    title = ax.set_title("", animated=True, fontsize=9)
-    ax_all.plot(values, tr[:, -1], "o-", color=viz.COLORS["train"], label="train")
-    ax_all.plot(values, te[:, -1], "o-", color=viz.COLORS["test"], label="test")
-    ax_all.set(xlabel=name, ylabel="final accuracy", ylim=(0, 1.02))
-    ax_all.legend(loc="lower left", fontsize=8)
-    (marker,) = ax_all.plot([], [], "ks", ms=10, mfc="none", animated=True)
+def _curves(ax, epochs: np.ndarray, baseline: Mapping[str, np.ndarray], *, key: str, ylabel: str):
+    """Grey baseline (no regularization) and two animated curves, train and validation."""
+    ax.plot(epochs, baseline[f"train_{key}"], color="0.8", lw=1, label="train, none")
+    ax.plot(epochs, baseline[f"test_{key}"], color="0.6", lw=1, ls="--", label="validation, none")
+    (tr,) = ax.plot([], [], color=viz.COLORS["train"], label="train", animated=True)
+    (va,) = ax.plot([], [], color=viz.COLORS["val"], label="validation", animated=True)
+    ax.set(xlim=(1, epochs[-1]), xlabel="epoch", ylabel=ylabel)
+    return tr, va
 
-    def draw(**chosen):
-        i = int(np.argmin(np.abs(np.asarray(values) - chosen[name])))
-        line_tr.set_data(epochs, tr[i])
-        line_te.set_data(epochs, te[i])
-        marker.set_data([values[i]], [te[i, -1]])
-        gap = tr[i, -1] - te[i, -1]
-        title.set_text(f"{name} = {values[i]:g}: test {te[i, -1]:.3f}, gap {gap:.3f}")
 
-    control = viz.slider(name, value=value, min=values[0], max=values[-1], step=float(steps[0]))
-    return viz.Panel(fig, draw, **{name: control})
+def _loss_and_accuracy_axes(fig_axes, baseline):
+    """Left: loss curves (log scale); right: accuracy curves; both against the baseline run."""
+    ax_loss, ax_acc = fig_axes
+    epochs = np.arange(1, LIVE["epochs"] + 1)
+    loss_lines = _curves(ax_loss, epochs, baseline, key="loss", ylabel="cross-entropy")
+    ax_loss.set(yscale="log", ylim=(0.01, 12))
+    ax_loss.legend(loc="lower left", fontsize=7)
+    acc_lines = _curves(ax_acc, epochs, baseline, key="acc", ylabel="accuracy")
+    ax_acc.set(ylim=(0, 1.02))
+    titles = [ax.set_title("", animated=True, fontsize=9) for ax in fig_axes]
+    return epochs, loss_lines, acc_lines, titles
+
+
+def _show_run(run: train.Run, epochs, loss_lines, acc_lines, titles, label: str) -> None:
+    h = run.history
+    for (tr, va), key in ((loss_lines, "loss"), (acc_lines, "acc")):
+        tr.set_data(epochs, viz.finite(h[f"train_{key}"]))
+        va.set_data(epochs, viz.finite(h[f"test_{key}"]))
+    titles[0].set_text(f"{label}: lowest val loss {np.min(h['test_loss']):.2f}")
+    titles[1].set_text(f"val acc {h['test_acc'][-1]:.3f}, gap train - val {gap(run):.3f}")
+
+
+def retrain_panel(*, sigma_h: float = 0.0, max_shift: float = 0.0, max_scale: float = 0.0):
+    """Sliders over hidden noise ``sigma_h``, the augmentation's largest shift and its largest
+    scaling; every move retrains ``live_fit`` (one compiled program) and redraws its train and
+    validation loss (left) and accuracy (right) against the unregularized run in grey."""
+    baseline = live_fit().history
+    fig, axes = viz.figure(2)
+    epochs, loss_lines, acc_lines, titles = _loss_and_accuracy_axes(axes, baseline)
+
+    def draw(sigma_h, max_shift, max_scale):
+        run = live_fit(sigma_h=sigma_h, shift=max_shift, scale=max_scale)
+        label = f"sigma_h {sigma_h:g}, shift {max_shift:g}, scale {max_scale:g}"
+        _show_run(run, epochs, loss_lines, acc_lines, titles, label)
+
+    return viz.Panel(
+        fig,
+        draw,
+        sigma_h=viz.slider("sigma_h", value=sigma_h, min=0.0, max=2.0, step=0.25),
+        max_shift=viz.slider("max shift", value=max_shift, min=0.0, max=12.0, step=1.0),
+        max_scale=viz.slider("max scale", value=max_scale, min=0.0, max=0.5, step=0.05),
+    )
+
+
+def max_norm_panel(*, r: float = 1.0) -> viz.Panel:
+    """A log slider over the max-norm radius ``r``. Left: the norms of the first hidden layer's
+    units after unconstrained training (grey, sorted) and after projecting them onto radius ``r``
+    (the projection alone: instant). Right: the validation and training loss of the network
+    retrained with the constraint after every step (``live_fit(r=...)``), against no constraint."""
+    _checks.positive("r", r)
+    free = live_fit()
+    norms = np.sort(unit_norms(free.params["dense"][0]["w"]))[::-1]
+    units = np.arange(1, norms.size + 1)
+    fig, (ax_n, ax_l) = viz.figure(2)
+    ax_n.plot(units, norms, "o", color="0.6", ms=4, label="trained, no constraint")
+    (after,) = ax_n.plot(
+        [], [], "o", color=viz.COLORS["norm"], ms=3, label="projected", animated=True
+    )
+    cap = ax_n.axhline(0, color="k", ls="--", lw=1, animated=True)
+    ax_n.set(xlim=(0, units[-1] + 1), ylim=(0, 1.05 * norms.max()), xlabel="hidden unit (sorted)",
+             ylabel="norm of incoming weights")  # fmt: skip
+    ax_n.legend(loc="upper right", fontsize=7)
+    title_n = ax_n.set_title("", animated=True, fontsize=9)
+    epochs = np.arange(1, LIVE["epochs"] + 1)
+    loss_lines = _curves(ax_l, epochs, free.history, key="loss", ylabel="cross-entropy")
+    ax_l.set(yscale="log", ylim=(0.01, 12))
+    ax_l.legend(loc="lower left", fontsize=7)
+    title_l = ax_l.set_title("", animated=True, fontsize=9)
+
+    def draw(r):
+        projected = unit_norms(regularization.max_norm(free.params["dense"][0]["w"], r))
+        after.set_data(units, np.sort(projected)[::-1])
+        cap.set_ydata([r, r])
+        title_n.set_text(f"r = {r:.3g}: {int(np.sum(norms > r))} of {norms.size} units rescaled")
+        h = live_fit(r=r).history
+        loss_lines[0].set_data(epochs, viz.finite(h["train_loss"]))
+        loss_lines[1].set_data(epochs, viz.finite(h["test_loss"]))
+        title_l.set_text(
+            f"retrained: val loss {h['test_loss'][-1]:.2f}, gap {h['train_acc'][-1] - h['test_acc'][-1]:.3f}"
+        )
+
+    return viz.Panel(fig, draw, r=viz.log_slider("r", value=r, min_exp=-0.6, max_exp=0.9))

@@ -98,13 +98,66 @@ def test_stopping_panel_follows_the_rule_and_compiles_nothing_after_warming():
     assert stopping._scan_jit._cache_size() == compiled
 
 
-def test_sweep_panel_marks_the_chosen_run():
-    h = {k: np.tile(np.linspace(0.2, 0.9, 10), (3, 1)) * f for k, f in
-         (("train_acc", 1.0), ("val_acc", 0.9), ("test_acc", 0.8))}  # fmt: skip
-    panel = demo.sweep_panel(h, [0.0, 0.5, 1.0], name="sigma_h", value=0.0)
-    panel.update(sigma_h=1.0)
-    assert panel.fig.axes[0].get_title().startswith("sigma_h = 1: test 0.720")
-    with pytest.raises(ValueError, match="evenly spaced"):
-        demo.sweep_panel(h, [0.0, 0.2, 1.0], name="x", value=0.0)
-    with pytest.raises(ValueError, match="value"):
-        demo.sweep_panel(h, [0.0, 0.5, 1.0], name="x", value=2.0)
+def test_live_fit_reads_every_strength_and_compiles_once():
+    """Every strength changes the run, and no setting after the first compiles anything."""
+    base = demo.live_fit()
+    before = train.compile_count()
+    runs = {
+        "sigma_h": demo.live_fit(sigma_h=1.0),
+        "shift": demo.live_fit(shift=6.0),
+        "scale": demo.live_fit(scale=0.3),
+        "r": demo.live_fit(r=0.5),
+    }
+    assert train.compile_count() == before
+    for name, run in runs.items():
+        assert not np.allclose(run.history["train_loss"], base.history["train_loss"]), name
+    # a radius above every unit's norm is no constraint: the same run as none at all
+    top = max(float(demo.unit_norms(w["w"]).max()) for w in base.params["dense"])
+    loose = demo.live_fit(r=2 * top)
+    np.testing.assert_allclose(loose.history["train_loss"], base.history["train_loss"], rtol=1e-5)
+    capped = runs["r"].params["dense"]
+    assert max(float(demo.unit_norms(w["w"]).max()) for w in capped) <= 0.5 * (1 + 1e-5)
+    with pytest.raises(ValueError, match="scale"):
+        demo.live_fit(scale=1.0)
+    with pytest.raises(ValueError, match="sigma_h"):
+        demo.live_fit(sigma_h=-0.1)
+
+
+def test_live_fit_is_train_fit_with_the_augmentation_in_the_engine():
+    """The panel's run is the engine's: shift 0 and scale 0 leave every batch as it is."""
+    model, params = demo.live_model()
+    ds = demo.live_data()
+    plain = train.fit(
+        model, params, ds, key=jax.random.key(demo.LIVE["seed"] + 1), hp={"lr": demo.LIVE["lr"],
+        "noise": 0.0}, epochs=demo.LIVE["epochs"], batch_size=demo.LIVE["batch_size"],
+        optimizer=demo.adam,
+    )  # fmt: skip
+    np.testing.assert_allclose(
+        demo.live_fit().history["test_loss"], plain.history["test_loss"], rtol=1e-4
+    )
+
+
+def test_retrain_panel_shows_the_run_of_its_sliders_and_compiles_nothing():
+    panel = demo.retrain_panel()
+    before = train.compile_count()
+    panel.update(sigma_h=1.0, max_shift=4.0, max_scale=0.2)
+    run = demo.live_fit(sigma_h=1.0, shift=4.0, scale=0.2)
+    assert panel.fig.axes[1].get_title() == (
+        f"val acc {run.history['test_acc'][-1]:.3f}, gap train - val {demo.gap(run):.3f}"
+    )
+    line = [a for a in panel.fig.axes[0].get_lines() if a.get_label() == "validation"][0]
+    np.testing.assert_allclose(line.get_ydata(), run.history["test_loss"], rtol=1e-6)
+    assert train.compile_count() == before
+
+
+def test_max_norm_panel_projects_the_trained_layer():
+    panel = demo.max_norm_panel(r=1.0)
+    norms = demo.unit_norms(demo.live_fit().params["dense"][0]["w"])
+    for r in (0.5, 2.0):
+        panel.update(r=r)
+        want = f"r = {r:.3g}: {int(np.sum(norms > r))} of {norms.size} units rescaled"
+        assert panel.fig.axes[0].get_title() == want
+        after = [a for a in panel.fig.axes[0].get_lines() if a.get_label() == "projected"][0]
+        np.testing.assert_allclose(
+            after.get_ydata(), np.sort(np.minimum(norms, r))[::-1], rtol=1e-5
+        )
