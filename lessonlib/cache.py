@@ -54,9 +54,9 @@ def enable_compile_cache(
     A program that took at least ``min_compile_time_s`` to compile is written to ``path`` (default
     ``cache_dir() / "xla"``), keyed by JAX on the program, the JAX version and the device; a later
     process that compiles the same program loads it instead. Nothing changes in what a program
-    computes. Returns ``None`` and leaves JAX alone when ``$LESSONLIB_COMPILE_CACHE`` is ``0`` or
+    computes. Returns ``None`` and leaves JAX alone when ``$LESSONLIB_COMPILE_CACHE`` is ``0``,
     when a compilation cache folder is already configured (by the user, or by the grader, which
-    keeps its own). The folder may be deleted at any time (programs are compiled again). JAX's
+    keeps its own) or when JAX's compilation cache is turned off. The folder may be deleted at any time (programs are compiled again). JAX's
     warning applies: only point it at a folder that only you can write.
     See https://docs.jax.dev/en/latest/persistent_compilation_cache.html
     """
@@ -66,7 +66,7 @@ def enable_compile_cache(
         return None
     import jax
 
-    if jax.config.jax_compilation_cache_dir:
+    if jax.config.jax_compilation_cache_dir or not jax.config.jax_enable_compilation_cache:
         return None
     folder = Path(path) if path is not None else cache_dir() / "xla"
     try:

@@ -143,9 +143,11 @@ def main() -> None:
         _write(out, "ready", {})
         return
 
-    # the grader keeps its own compile cache (below); the chapters' cache must not turn on here
-    os.environ["LESSONLIB_COMPILE_CACHE"] = "0"
     import jax  # imported before any learner code, so its time counts as start-up
+
+    # No compiled-program cache unless the plan names the grader's own (below): the chapters'
+    # cache (lessonlib.demos turns it on in a learner's kernel) must not turn on in here.
+    jax.config.update("jax_enable_compilation_cache", False)
 
     if check == "imports":
         from lessonlib import exercises  # noqa: F401
@@ -158,6 +160,7 @@ def main() -> None:
 
     cache = plan.get("xla_cache")
     if cache:  # the grader's compiled programs: a private copy, written only in trusted runs
+        jax.config.update("jax_enable_compilation_cache", True)
         jax.config.update("jax_compilation_cache_dir", os.path.abspath(cache["dir"]))
         jax.config.update("jax_persistent_cache_enable_xla_caches", "none")
         jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
