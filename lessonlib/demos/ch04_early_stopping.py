@@ -336,8 +336,8 @@ def retrain_panel(*, sigma_h: float = 0.0, max_shift: float = 0.0, max_scale: fl
 
     def draw(sigma_h, max_shift, max_scale):
         run = live_fit(sigma_h=sigma_h, shift=max_shift, scale=max_scale)
-        label = f"sigma_h {sigma_h:g}, shift {max_shift:g}, scale {max_scale:g}"
-        _show_run(run, epochs, loss_lines, acc_lines, titles, label)
+        # the settings are on the sliders: a short title (text is the slowest artist to draw)
+        _show_run(run, epochs, loss_lines, acc_lines, titles, "retrained")
 
     return viz.Panel(
         fig,
