@@ -19,21 +19,13 @@ import time
 
 import jax
 import numpy as np
-from common import figure, median, timings_ms
+from common import figure, median, panel_slider_figures, timings_ms
 
 from lessonlib import data, stopping, train
 from lessonlib.demos import ch04_early_stopping as demo
 
 TARGET_MS = 80.0
 RACE = {"epochs": 60, "patience": 20}
-
-
-def _values(widget, n: int = 5) -> list:
-    if type(widget).__name__ == "FloatLogSlider":
-        return [float(widget.base**e) for e in np.linspace(widget.min, widget.max, n)]
-    step = widget.step
-    grid = np.linspace(widget.min, widget.max, n)
-    return sorted({float(np.round(v / step) * step) for v in grid})
 
 
 def _slider_figures(repeats: int) -> tuple[list[dict], list[str]]:
@@ -48,26 +40,7 @@ def _slider_figures(repeats: int) -> tuple[list[dict], list[str]]:
     build_s = time.perf_counter() - start
     compiles, rule_cache = train.compile_count(), stopping._scan_jit._cache_size()
     figs = []
-    for pname, panel in panels.items():
-        for cname, control in panel.controls.items():
-            values, original = _values(control), control.value
-            first = [panel.update(**{cname: v}) for v in values]
-            again = [panel.update(**{cname: v}) for _ in range(repeats) for v in values[::-1]]
-            panel.update(**{cname: original})
-            med = median(first + again)
-            figs.append(
-                figure(
-                    f"ch04.slider.{pname}.{cname}_ms",
-                    f"04: panel_{pname} {cname} slider (median of {len(first + again)} moves)",
-                    med,
-                    "ms",
-                    target=f"<= {TARGET_MS:g} ms",
-                    ok=med <= TARGET_MS,
-                    kind="slider",
-                    note=f"first visits: median {median(first):.0f}, max {max(first):.0f} ms; "
-                    f"revisits: median {median(again):.0f} ms",
-                )
-            )
+    figs += panel_slider_figures("04", panels, repeats=repeats, target_ms=TARGET_MS, n=5)
     recompiled = train.compile_count() - compiles + stopping._scan_jit._cache_size() - rule_cache
     figs.append(
         figure("ch04.panels.build_s", "04: the three panels, built and warmed", build_s, "s")

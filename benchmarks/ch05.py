@@ -18,21 +18,12 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-from common import figure, median, timings_ms
+from common import figure, median, panel_slider_figures, timings_ms
 
 from lessonlib import models, train
 from lessonlib.demos import ch05_initialization as demo
 
 TARGET_MS = 80.0
-
-
-def _values(widget, n: int = 6) -> list:
-    if hasattr(widget, "options"):
-        opts = list(widget.options)
-        return [opts[i] for i in sorted(set(np.linspace(0, len(opts) - 1, n).round().astype(int)))]
-    if type(widget).__name__ == "FloatLogSlider":
-        return [float(widget.base**e) for e in np.linspace(widget.min, widget.max, n)]
-    return sorted({int(v) for v in np.linspace(widget.min, widget.max, n).round()})
 
 
 def _slider_figures(repeats: int) -> tuple[list[dict], list[str]]:
@@ -47,26 +38,7 @@ def _slider_figures(repeats: int) -> tuple[list[dict], list[str]]:
     build_s = time.perf_counter() - start
     compiles, panel_cache = train.compile_count(), demo._panel_setup()._cache_size()
     figs, notes = [], []
-    for pname, panel in panels.items():
-        for cname, control in panel.controls.items():
-            values, original = _values(control), control.value
-            first = [panel.update(**{cname: v}) for v in values]
-            again = [panel.update(**{cname: v}) for _ in range(repeats) for v in values[::-1]]
-            panel.update(**{cname: original})
-            med = median(first + again)
-            figs.append(
-                figure(
-                    f"ch05.slider.{pname}.{cname}_ms",
-                    f"05: panel_{pname} {cname} slider (median of {len(first + again)} moves)",
-                    med,
-                    "ms",
-                    target=f"<= {TARGET_MS:g} ms",
-                    ok=med <= TARGET_MS,
-                    kind="slider",
-                    note=f"first visits: median {median(first):.0f}, max {max(first):.0f} ms; "
-                    f"revisits: median {median(again):.0f} ms",
-                )
-            )
+    figs += panel_slider_figures("05", panels, repeats=repeats, target_ms=TARGET_MS, n=6)
     recompiled = (train.compile_count() - compiles) + (
         demo._panel_setup()._cache_size() - panel_cache
     )

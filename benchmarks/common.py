@@ -104,3 +104,48 @@ def machine() -> dict:
     except OSError:
         pass
     return info
+
+
+def slider_values(widget, n: int = 6) -> list:
+    """Up to ``n`` values spread over a slider's range (its options, its log range, its steps)."""
+    import numpy as np
+
+    if hasattr(widget, "options"):
+        opts = list(widget.options)
+        return [opts[i] for i in sorted(set(np.linspace(0, len(opts) - 1, n).round().astype(int)))]
+    if type(widget).__name__ == "FloatLogSlider":
+        return [float(widget.base**e) for e in np.linspace(widget.min, widget.max, n)]
+    grid = np.linspace(widget.min, widget.max, n)
+    if type(widget).__name__ == "IntSlider":
+        return sorted({int(v) for v in grid.round()})
+    return sorted({float(np.round(v / widget.step) * widget.step) for v in grid})
+
+
+def panel_slider_figures(
+    chapter: str, panels: dict, *, repeats: int, target_ms: float, n: int = 6
+) -> list[dict]:
+    """Every slider of every panel moved with ``Panel.update``: first visits of ``n`` values,
+    then ``repeats`` revisits in reverse order; one figure per slider, the median of all moves,
+    with first visits and revisits apart in its note. The slider is put back afterwards."""
+    figs = []
+    for pname, panel in panels.items():
+        for cname, control in panel.controls.items():
+            values, original = slider_values(control, n), control.value
+            first = [panel.update(**{cname: v}) for v in values]
+            again = [panel.update(**{cname: v}) for _ in range(repeats) for v in values[::-1]]
+            panel.update(**{cname: original})
+            med = median(first + again)
+            figs.append(
+                figure(
+                    f"ch{chapter}.slider.{pname}.{cname}_ms",
+                    f"{chapter}: panel_{pname} {cname} slider (median of {len(first + again)} moves)",
+                    med,
+                    "ms",
+                    target=f"<= {target_ms:g} ms",
+                    ok=med <= target_ms,
+                    kind="slider",
+                    note=f"first visits: median {median(first):.0f}, max {max(first):.0f} ms; "
+                    f"revisits: median {median(again):.0f} ms",
+                )
+            )
+    return figs
