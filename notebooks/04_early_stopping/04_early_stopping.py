@@ -462,21 +462,28 @@ def shift_signals(key, x, hp):
     return augment.shift(key, x, hp["shift"], mode="pad")
 
 
-def augment_sweep():
-    model = models.mlp(AUG["sizes"])
-    params, _ = model.init(jax.random.key(AUG["seeds"][0]))
+def shift_sweep(cfg, ds, augment_fn):
+    """One vmapped run per shift strength in ``cfg["shift"]`` (an MLP ``cfg["sizes"]``, SGD), the
+    augmentation drawn per step inside the engine; returns the model, the runs and the seconds."""
+    model = models.mlp(cfg["sizes"])
+    params, _ = model.init(jax.random.key(cfg["seeds"][0]))
     start = time.perf_counter()
     run = train.sweep(
         model,
         params,
-        small,
-        key=jax.random.key(AUG["seeds"][1]),
-        hp={"lr": AUG["lr"], "shift": jnp.asarray(AUG["shift"], jnp.float32)},
-        epochs=AUG["epochs"],
-        batch_size=AUG["batch_size"],
-        augment=shift_signals,
+        ds,
+        key=jax.random.key(cfg["seeds"][1]),
+        hp={"lr": cfg["lr"], "shift": jnp.asarray(cfg["shift"], jnp.float32)},
+        epochs=cfg["epochs"],
+        batch_size=cfg["batch_size"],
+        augment=augment_fn,
     )
-    return history_of(run, time.perf_counter() - start)
+    return model, run, time.perf_counter() - start
+
+
+def augment_sweep():
+    _, run, seconds = shift_sweep(AUG, small, shift_signals)
+    return history_of(run, seconds)
 
 
 aug_h, hit = cache.cached("ch04-augment", AUG, augment_sweep, modules=MODULES)
@@ -526,23 +533,11 @@ def shift_digits(key, x, hp):
 
 
 def digits_sweep():
-    model = models.mlp(DIGITS["sizes"])
-    params, _ = model.init(jax.random.key(DIGITS["seeds"][0]))
-    start = time.perf_counter()
-    run = train.sweep(
-        model,
-        params,
-        digits_small,
-        key=jax.random.key(DIGITS["seeds"][1]),
-        hp={"lr": DIGITS["lr"], "shift": jnp.asarray(DIGITS["shift"], jnp.float32)},
-        epochs=DIGITS["epochs"],
-        batch_size=DIGITS["batch_size"],
-        augment=shift_digits,
-    )
+    model, run, seconds = shift_sweep(DIGITS, digits_small, shift_digits)
     moved = augment.shift_2d(jax.random.key(DIGITS["seeds"][2]), dg.x_test, 1, image_shape=(8, 8))
     logits = jax.vmap(lambda p: model.apply(p, {}, moved)[0])(run.params)
     moved_acc = np.mean(np.argmax(np.asarray(logits), -1) == np.asarray(dg.y_test)[None], axis=1)
-    return {**history_of(run, time.perf_counter() - start), "moved_test_acc": moved_acc}
+    return {**history_of(run, seconds), "moved_test_acc": moved_acc}
 
 
 dg_h, hit = cache.cached("ch04-digits-shift", DIGITS, digits_sweep, modules=MODULES)
