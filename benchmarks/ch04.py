@@ -19,7 +19,7 @@ import time
 
 import jax
 import numpy as np
-from common import figure, median, panel_slider_figures, timings_ms
+from common import figure, median, panel_slider_figures, run_parts, timings_ms
 
 from lessonlib import data, stopping, train
 from lessonlib.demos import ch04_early_stopping as demo
@@ -99,12 +99,7 @@ def _race_figures(repeats: int) -> tuple[list[dict], list[str]]:
 
 
 def bench(*, repeats: int = 3) -> dict:
-    figs, notes = [], []
-    for part in (_slider_figures, _race_figures):
-        f, n = part(repeats)
-        figs += f
-        notes += n
-    return {"figures": figs, "notes": notes}
+    return run_parts((_slider_figures, _race_figures), repeats)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-from common import figure, median, panel_slider_figures, timings_ms
+from common import figure, median, panel_slider_figures, run_parts, timings_ms
 
 from lessonlib import models, train
 from lessonlib.demos import ch05_initialization as demo
@@ -114,13 +114,7 @@ def _traced_vs_static() -> tuple[list[dict], list[str]]:
 
 
 def bench(*, repeats: int = 3) -> dict:
-    figs, notes = [], []
-    for part in (_slider_figures, _race_figures):
-        f, n = part(repeats)
-        figs += f
-        notes += n
-    f, n = _traced_vs_static()
-    return {"figures": figs + f, "notes": notes + n}
+    return run_parts((_slider_figures, _race_figures, lambda _: _traced_vs_static()), repeats)
 
 
 if __name__ == "__main__":

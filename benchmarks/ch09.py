@@ -17,7 +17,7 @@ import io
 
 import jax
 import numpy as np
-from common import figure, median, timings_ms
+from common import figure, median, run_parts, timings_ms
 
 from lessonlib import data, train
 from lessonlib.demos import ch09_transfer as demo
@@ -115,12 +115,7 @@ def _race_figures(repeats: int) -> tuple[list[dict], list[str]]:
 
 
 def bench(*, repeats: int = 3) -> dict:
-    figs, notes = [], []
-    for part in (_slider_figures, _race_figures):
-        f, n = part(repeats)
-        figs += f
-        notes += n
-    return {"figures": figs, "notes": notes}
+    return run_parts((_slider_figures, _race_figures), repeats)
 
 
 if __name__ == "__main__":

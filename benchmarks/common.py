@@ -149,3 +149,13 @@ def panel_slider_figures(
                 )
             )
     return figs
+
+
+def run_parts(parts, repeats: int) -> dict:
+    """A chapter module's ``bench()`` result: each ``part(repeats) -> (figures, notes)`` in turn."""
+    figs, notes = [], []
+    for part in parts:
+        f, n = part(repeats)
+        figs += f
+        notes += n
+    return {"figures": figs, "notes": notes}
