@@ -171,7 +171,7 @@ def cmd_release(args: argparse.Namespace) -> int:
 def cmd_grade(args: argparse.Namespace) -> int:
     from .gradebook import attempts_path, best_scores, log_attempt
     from .grader import grade_notebook, prepare_judges, read_submission, warm_compile_cache
-    from .references import ReferenceStore
+    from .references import ReferenceStore, enable_trusted_compile_cache
     from .sandbox import Sandbox
 
     root = Path(args.course)
@@ -186,13 +186,17 @@ def cmd_grade(args: argparse.Namespace) -> int:
     cache, limits, isolation = _compile_cache(args), _limits(args), _isolation(args)
     hide = [root, path.parent]
     with Sandbox(limits=limits, hide=hide, compile_cache=cache, mode=isolation) as sandbox:
-        judges = threading.Thread(
-            target=prepare_judges, args=(chapter, ReferenceStore()), daemon=True
-        )
-        judges.start()  # the trusted answers, loaded or computed while the sandbox runs
-        # once per chapter and version (then grades are faster); its first start, or else a start
-        # with nothing to grade, is the preflight: SandboxError (exit 3) before anything is logged
-        if not warm_compile_cache(chapter, sandbox):
+
+        def judges() -> None:  # the trusted answers, loaded or computed while the sandbox runs
+            if cache is not None:
+                enable_trusted_compile_cache()  # the judges' programs, loaded, not compiled
+            prepare_judges(chapter, ReferenceStore())
+
+        threading.Thread(target=judges, daemon=True).start()
+        # once per chapter and version (then grades are faster). The preflight: its first start,
+        # or else the submission's own first start (its imports come before any learner code), or
+        # a start with nothing to grade, raises SandboxError (exit 3) before anything is logged
+        if not warm_compile_cache(chapter, sandbox) and not chapter.exercises:
             sandbox.check()
         rows = grade_notebook(chapter, nb, sandbox, mode=args.cells)
     log = attempts_path(path)
@@ -287,7 +291,7 @@ def _open_list(row: dict, width: int = 48) -> str:
 
 def cmd_autograde(args: argparse.Namespace) -> int:
     from .batch import autograde, parse_shard
-    from .references import ReferenceStore
+    from .references import ReferenceStore, enable_trusted_compile_cache
 
     root = Path(args.course)
     chapter = resolve_chapter(args.chapter, root)
@@ -295,6 +299,8 @@ def cmd_autograde(args: argparse.Namespace) -> int:
     db = args.db or default_db_url(root)
     limits, isolation = _limits(args), _isolation(args)
     shard = parse_shard(args.shard) if args.shard is not None else (0, 1)
+    if not args.no_compile_cache:
+        enable_trusted_compile_cache()
 
     def progress(student: str, rows: list) -> None:
         if not args.json:

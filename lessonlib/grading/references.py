@@ -72,6 +72,45 @@ def _read_own(path: Path, *, private: bool = False) -> bytes | None:
         return f.read(MAX_BYTES + 1)
 
 
+def _private_folder(folder: Path) -> bool:
+    """The folder exists, is ours, is a real folder and is owner-only (tightened if needed)."""
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        st = os.lstat(folder)
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
+            return False
+        if st.st_mode & 0o077:
+            os.chmod(folder, 0o700)
+        return True
+    except OSError:
+        return False
+
+
+def enable_trusted_compile_cache(folder: Path | None = None) -> Path | None:
+    """Keep the programs this (trusted) grading process compiles on disk, and return the folder.
+
+    The judges compare a learner's result with the reference and with the results of the plausible
+    wrong answers, which they compute with many small JAX programs: compiling them took 4-6 s of a
+    warm ``lessonlib grade``. They are written, whatever their compile time, to
+    ``$LESSONLIB_CACHE/grader-trusted-xla`` (next to ``grader-refs`` and the sandbox's
+    ``grader-xla``), an owner-only folder that only this side writes: the sandbox never sees it,
+    and a folder that is not ours is not used (JAX would load a forged program). Call it before
+    the first compilation. None (and JAX left alone) when the folder is unusable, a cache folder is
+    already configured or ``$LESSONLIB_COMPILE_CACHE`` is ``0``; see ``cache.enable_compile_cache``.
+    """
+    from lessonlib.cache import enable_compile_cache
+
+    folder = Path(folder) if folder is not None else cache_dir() / "grader-trusted-xla"
+    if not _private_folder(folder):
+        return None
+    enabled = enable_compile_cache(folder, min_compile_time_s=0.0)
+    if enabled is not None:
+        import jax
+
+        jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
+    return enabled
+
+
 class ReferenceStore:
     """Stored ``Exercise.prepare`` results of one user, verified with their secret."""
 
@@ -102,17 +141,7 @@ class ReferenceStore:
     # ------------------------------------------------------------ the folder and its secret
 
     def _usable(self) -> bool:
-        """The folder exists, is ours, is a real folder and is owner-only (tightened if needed)."""
-        try:
-            self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-            st = os.lstat(self.folder)
-            if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
-                return False
-            if st.st_mode & 0o077:
-                os.chmod(self.folder, 0o700)
-            return True
-        except OSError:
-            return False
+        return _private_folder(self.folder)
 
     def secret(self) -> bytes | None:
         """The user's secret (created on first use), or None when the store is unusable."""

@@ -208,3 +208,89 @@ def test_every_chapter_reference_is_storable():
         module = importlib.import_module(f"lessonlib.exercises.{info.name}")
         for ex in getattr(module, "EXERCISES", []):
             assert ex.prepare is None or isinstance(ex.prepare, lx.Precomputed), ex.id
+
+
+# --------------------------------------------------------------------------- the trusted compile cache
+
+_TRUSTED_CHILD = """
+import json, os, stat
+import jax, jax.numpy as jnp
+from lessonlib.grading.references import enable_trusted_compile_cache
+folder = enable_trusted_compile_cache()
+import lessonlib.demos  # a chapter's module turning the course cache on must leave it alone
+x = jax.jit(lambda a: jnp.tanh(a) * 3.0 + a.sum())(jnp.arange(5.0))  # compiles in milliseconds
+print(json.dumps({"folder": str(folder), "dir": jax.config.jax_compilation_cache_dir,
+                  "mode": stat.S_IMODE(os.stat(folder).st_mode), "x": [float(v) for v in x]}))
+"""
+
+
+def _trusted_child(cache_root):
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", _TRUSTED_CHILD],
+        env={**os.environ, "LESSONLIB_CACHE": str(cache_root), "LESSONLIB_COMPILE_CACHE": "1"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_the_trusted_compile_cache_keeps_even_quick_programs_in_a_private_folder(tmp_path):
+    from lessonlib.grading.references import enable_trusted_compile_cache
+
+    first = _trusted_child(tmp_path)
+    folder = tmp_path / "grader-trusted-xla"
+    assert first["folder"] == first["dir"] == str(folder)
+    assert first["mode"] == 0o700  # owner-only: nobody else can plant a program there
+    entries = {p.name for p in folder.iterdir() if p.is_file()}
+    assert entries, "a program that compiles in milliseconds was not kept"
+    assert not (tmp_path / "xla").exists()  # the course's cache (learners' kernels) is not used
+    second = _trusted_child(tmp_path)
+    assert second["x"] == first["x"]
+    assert {p.name for p in folder.iterdir() if p.is_file()} == entries  # loaded, not added again
+    # a folder that is a link, or not a folder, is never used (and JAX is left alone)
+    (tmp_path / "real").mkdir(mode=0o700)
+    (tmp_path / "linked").symlink_to(tmp_path / "real")
+    assert enable_trusted_compile_cache(tmp_path / "linked") is None
+    (tmp_path / "file").write_bytes(b"")
+    assert enable_trusted_compile_cache(tmp_path / "file") is None
+
+
+def test_rehearsed_judges_compile_nothing_when_judging():
+    """After ``prepare_judges`` (it runs while the sandbox does), judging chapter 02's cases builds
+    no JAX program: the judges' imports and programs were made in the background."""
+    import jax
+
+    from lessonlib.grading.course import ROOT, Chapter
+    from lessonlib.grading.grader import rehearse_judges
+
+    chapter = Chapter(ROOT, "02_dropout")
+    jax.clear_caches()
+    compiled, listening = [], [False]
+
+    def listen(event: str, secs: float, **kwargs) -> None:
+        if listening[0] and event == "/jax/core/compile/backend_compile_duration":
+            compiled.append(secs)
+
+    jax.monitoring.register_event_duration_secs_listener(listen)
+    rehearse_judges(chapter)
+    outcomes = {
+        (ex.id, i): lx.expected_outcome(ex, case)
+        for ex in chapter.exercises
+        if ex.reference is not None
+        for i, case in enumerate(ex.cases + ex.hidden)
+    }
+    judged = [ex for ex in chapter.exercises if ex.judge is not None and ex.reference is not None]
+    assert {ex.name for ex in judged} >= {"dropout", "mc_predict"}
+    listening[0] = True
+    try:
+        for ex in judged:
+            for i, case in enumerate(ex.cases + ex.hidden):
+                lx.judge_case(ex, case, outcomes[(ex.id, i)])
+    finally:
+        listening[0] = False
+    assert compiled == [], f"{len(compiled)} programs compiled while judging"
