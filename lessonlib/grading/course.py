@@ -108,9 +108,10 @@ class Chapter:
 
     @cached_property
     def student(self) -> nbformat.NotebookNode:
-        from lessonlib.workspace import student_version
+        """The notebook as released to learners (stored by the grader: making it imports nbgrader)."""
+        from .references import ReferenceStore
 
-        return student_version(self.source)
+        return ReferenceStore().released(self)
 
     @cached_property
     def exercises(self) -> list[lx.Exercise]:

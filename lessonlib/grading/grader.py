@@ -407,7 +407,7 @@ def prepare_judges(chapter: Chapter, store: ReferenceStore | None = None) -> Non
     """Everything judging needs, ahead of time (run it in a thread while the sandbox works): the
     references (``prepare_references``) and the imports the references' cases use."""
     prepare_references(chapter, store)
-    _ = chapter.student  # the released version, for the tamper check (imports nbgrader: ~1.7 s)
+    _ = chapter.student  # the released version, for the tamper check (stored: see references.py)
     rehearse_judges(chapter)
 
 

@@ -37,6 +37,7 @@ import secrets
 import stat
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -45,6 +46,9 @@ from lessonlib.cache import atomic_write, cache_dir
 
 from .course import Chapter
 from .sandbox import package_version
+
+if TYPE_CHECKING:
+    import nbformat
 
 FORMAT = b"lessonlib-grader-refs-1"
 MAX_BYTES = 256 << 20
@@ -173,14 +177,8 @@ class ReferenceStore:
 
     def load(self, exercise: lx.Exercise, key: str) -> dict[str, np.ndarray] | None:
         """The stored arrays if present and verified, else None."""
-        secret = self.secret()
-        if secret is None:
-            return None
-        data = _read_own(self.path(exercise, key))
-        if data is None or len(data) < 32:
-            return None
-        mac, body = data[:32], data[32:]
-        if not hmac.compare_digest(mac, self._mac(secret, key, body)):
+        body = self._load_signed(self.path(exercise, key), key)
+        if body is None:
             return None
         try:
             with np.load(io.BytesIO(body), allow_pickle=False) as z:
@@ -191,18 +189,59 @@ class ReferenceStore:
     def save(self, exercise: lx.Exercise, key: str, arrays: dict[str, np.ndarray]) -> bool:
         """Store ``arrays`` (atomically) and remove the exercise's older versions; False when the
         store is unusable (costs time later, nothing else)."""
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        older = f"{_SAFE.sub('_', exercise.id)}-*.ref"
+        return self._save_signed(self.path(exercise, key), key, buf.getvalue(), older)
+
+    def released(self, chapter: Chapter) -> nbformat.NotebookNode:
+        """``chapter``'s notebook as released to learners (``workspace.student_version``: nbgrader's
+        ClearSolutions, ClearHiddenTests, ClearOutput), which the tamper check compares with.
+        Making it imports nbgrader (about 2 s), so it is stored too, keyed on the source notebook
+        and nbgrader's version, and signed like the references."""
+        import nbformat
+
+        from lessonlib.workspace import student_version
+
+        h = hashlib.sha256(FORMAT + b"|released|")
+        h.update(f"nbgrader {package_version('nbgrader')} nbformat {nbformat.__version__}".encode())
+        h.update(chapter.source_path.read_bytes())
+        key = h.hexdigest()[:32]
+        name = f"{_SAFE.sub('_', chapter.name)}-released"
+        path = self.folder / f"{name}-{key}.ipynb.signed"
+        body = self._load_signed(path, key)
+        if body is not None:
+            try:
+                return nbformat.reads(body.decode("utf-8"), as_version=4)
+            except (ValueError, UnicodeDecodeError):
+                pass
+        nb = student_version(chapter.source)
+        self._save_signed(path, key, nbformat.writes(nb).encode("utf-8"), f"{name}-*.ipynb.signed")
+        return nb
+
+    def _load_signed(self, path: Path, key: str) -> bytes | None:
+        secret = self.secret()
+        if secret is None:
+            return None
+        data = _read_own(path)
+        if data is None or len(data) < 32:
+            return None
+        mac, body = data[:32], data[32:]
+        if not hmac.compare_digest(mac, self._mac(secret, key, body)):
+            return None
+        return body
+
+    def _save_signed(self, path: Path, key: str, body: bytes, older: str) -> bool:
+        """Write ``mac + body`` atomically and remove the files matching the glob ``older`` (the
+        older versions); False when the store is unusable."""
         secret = self.secret()
         if secret is None:
             return False
-        buf = io.BytesIO()
-        np.savez(buf, **arrays)
-        body = buf.getvalue()
-        path = self.path(exercise, key)
         try:
             with atomic_write(path) as f:
                 os.fchmod(f.fileno(), 0o600)
                 f.write(self._mac(secret, key, body) + body)
-            for old in self.folder.glob(f"{_SAFE.sub('_', exercise.id)}-*.ref"):
+            for old in self.folder.glob(older):
                 if old.name != path.name:
                     old.unlink(missing_ok=True)
         except OSError:

@@ -294,3 +294,54 @@ def test_rehearsed_judges_compile_nothing_when_judging():
     finally:
         listening[0] = False
     assert compiled == [], f"{len(compiled)} programs compiled while judging"
+
+
+# --------------------------------------------------------------------------- the released notebook
+
+
+def test_the_released_notebook_is_stored_signed_and_recomputed_when_forged(ch99, tmp_path):
+    """The tamper check's released version is made once (nbgrader), then read back; a changed
+    file (it decides which cells count as locked) is not trusted."""
+    from lessonlib.grading.course import Chapter
+    from lessonlib.workspace import student_version
+
+    store = ReferenceStore(tmp_path / "refs")
+    made = store.released(ch99)
+    assert made == student_version(ch99.source)
+    (path,) = (tmp_path / "refs").glob("*-released-*.ipynb.signed")
+    assert store.released(ch99) == made
+    assert Chapter(ch99.root, ch99.name).student == student_version(ch99.source)
+
+    body = path.read_bytes()
+    forged = body.replace(b'"locked": true', b'"locked": false')
+    assert forged != body
+    path.write_bytes(forged)
+    assert store.released(ch99) == made  # the forged file fails its signature: made again
+    assert path.read_bytes() == body
+
+
+_RELEASED_CHILD = """
+import sys
+from pathlib import Path
+from lessonlib.grading.course import ROOT, Chapter
+from lessonlib.grading.references import ReferenceStore
+nb = ReferenceStore(Path(sys.argv[1])).released(Chapter(ROOT, "02_dropout"))
+print(len(nb.cells), "nbgrader" in sys.modules)
+"""
+
+
+def test_a_stored_released_notebook_is_read_without_importing_nbgrader(tmp_path):
+    import subprocess
+    import sys
+
+    def child() -> list[str]:
+        out = subprocess.run(
+            [sys.executable, "-c", _RELEASED_CHILD, str(tmp_path)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return out.stdout.split()
+
+    first, second = child(), child()
+    assert first[1] == "True" and second == [first[0], "False"]
