@@ -73,29 +73,45 @@ XDIST_NB ?= $(if $(XDIST),-n auto --dist loadfile)
 
 ## Everything CI runs: lint, notebook sources in sync, unit + grader tests, notebooks via nbval,
 ## then every chapter in JupyterLab in headless Chromium (after nbval, whose runs fill the caches).
+# When make started (install included): tools/make_times.py records each phase of `make test` and
+# `make check` in artifacts/make-times.json, and `make bench` reports them.
+MAKE_START := $(shell date +%s.%N)
+TIMED = $(BIN)/python tools/make_times.py $(1) $(2) --since $(MAKE_START)
+
 test: install-test system-deps
+	@$(call TIMED,test,install)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python tools/build_notebooks.py --check
 	$(BIN)/python tools/make_assets.py --check
+	@$(call TIMED,test,lint)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest tests -q --ignore=tests/browser $(XDIST)
+	@$(call TIMED,test,unit_and_grader)
 	rm -rf build/nbval && $(BIN)/python tools/build_notebooks.py --nbval-dir build/nbval
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -q --nbval-lax --nbval-current-env \
 		--nbval-cell-timeout=900 -p no:cacheprovider $(XDIST_NB) build/nbval
+	@$(call TIMED,test,nbval)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest tests/browser -q
+	@$(call TIMED,test,browser)
+	@$(call TIMED,test,done)
 
 ## The quick loop while you work (2 min 44 s on an idle 2-core machine, compiled programs cached): lint,
 ## sources in sync, the unit tests not marked slow, and one chapter through nbval (`make check CHAPTER=05_initialization`).
 ## `make test` runs all of it and the rest.
 CHAPTER ?= 00_welcome
 check: install-test
+	@$(call TIMED,check,install)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python tools/build_notebooks.py --check
+	@$(call TIMED,check,lint)
 	$(BIN)/python -m pytest tests -q -x -m "not slow" --ignore=tests/browser --ignore=tests/grader $(XDIST)
+	@$(call TIMED,check,unit)
 	rm -rf build/nbval-check && $(BIN)/python tools/build_notebooks.py --nbval-dir build/nbval-check
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -q --nbval-lax --nbval-current-env \
 		--nbval-cell-timeout=300 -p no:cacheprovider build/nbval-check/$(CHAPTER)
+	@$(call TIMED,check,nbval_$(CHAPTER))
+	@$(call TIMED,check,done)
 
 ## Only the browser tests: real JupyterLab in headless Chromium (also part of `make test`).
 test-browser: install-test system-deps

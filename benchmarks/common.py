@@ -49,7 +49,7 @@ def figure(
     note: str = "",
 ) -> dict:
     """One reported number. ``kind`` is "ratio" (shown first), "time", "slider", "browser",
-    "notebook", "import" or "throughput"; ``ok`` says whether ``target`` is met (None: no target).
+    "notebook", "import", "throughput" or "budget"; ``ok`` says whether ``target`` is met (None: no target).
     ``key`` is the stable name under which the next run finds this figure to compare with."""
     return {
         "key": key,

@@ -11,7 +11,9 @@ What is measured (each with repeats, reported as medians):
 3. the browser side: the time from a slider change to the new image in a real JupyterLab, from the
    Playwright harness ``tests/browser`` (run now, or read from ``artifacts/browser/`` with
    ``--skip-browser``);
-4. ``import lessonlib`` in a fresh interpreter, and autograde throughput (``benchmarks/grading.py``).
+4. ``import lessonlib`` in a fresh interpreter, and autograde throughput (``benchmarks/grading.py``);
+5. the test budget: ``make test`` and ``make check`` as last run in this checkout, phase by phase
+   (``tools/make_times.py`` records them; ``make bench`` does not run them itself).
 
 The table goes to ``docs/benchmarks.md`` with the machine (CPU, cores, jax/torch versions and
 devices); the figures of the previous run are read back from the JSON block at the end of that
@@ -53,6 +55,7 @@ SECTIONS = [
     ("slider", "Slider updates, kernel side: retrain + redraw (`Panel.update`), per slider"),
     ("browser", "Slider change to new image in JupyterLab (headless Chromium), per slider"),
     ("notebook", "Notebooks top to bottom (nbclient, fresh kernel, solutions in)"),
+    ("budget", "The test budget: `make test` and `make check` as last run in this checkout"),
     ("import", "Import time (fresh interpreter)"),
     ("throughput", "Autograde throughput"),
     ("time", "Timings behind the ratios"),
@@ -401,6 +404,45 @@ def browser_figures(run_harness: bool) -> tuple[list[dict], list[str]]:
     return figs, notes
 
 
+# --------------------------------------------------------------------------- the test budget
+
+MAKE_TIMES = ROOT / "artifacts" / "make-times.json"
+BUDGETS = {"test": 20 * 60.0, "check": 3 * 60.0}  # issue 19: seconds on 2 cores
+
+
+def budget_figures() -> tuple[list[dict], list[str]]:
+    """``make test`` and ``make check`` as last run in this checkout (``tools/make_times.py``
+    records them, install included): running them here would take half an hour."""
+    try:
+        runs = json.loads(MAKE_TIMES.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return [], ["no `make test` / `make check` times yet (artifacts/make-times.json)."]
+    figs, notes = [], []
+    for target, budget in BUDGETS.items():
+        run = runs.get(target)
+        if not isinstance(run, dict):
+            notes.append(f"`make {target}` has not run in this checkout.")
+            continue
+        phases = ", ".join(f"{k} {v:g} s" for k, v in run.get("phases", {}).items())
+        if not run.get("complete"):
+            notes.append(f"the last `make {target}` did not finish ({phases}): no time reported.")
+            continue
+        figs.append(
+            figure(
+                f"budget.make_{target}_s",
+                f"make {target}, whole (install included), {run['cores']} cores",
+                run["seconds"],
+                "s",
+                target=f"<= {budget / 60:g} min",
+                ok=run["seconds"] <= budget,
+                kind="budget",
+                note=f"{run['finished']}, commit {run['commit']}, load {run['load_average']}; "
+                f"{phases}",
+            )
+        )
+    return figs, notes
+
+
 # --------------------------------------------------------------------------- import time
 
 
@@ -560,7 +602,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         default="",
-        help="comma-separated parts: chNN, notebooks, browser, import, grading",
+        help="comma-separated parts: chNN, notebooks, browser, import, grading, budget",
     )
     parser.add_argument(
         "--output", type=Path, default=DOC, help=f"markdown file (default {DOC.relative_to(ROOT)})"
@@ -598,6 +640,10 @@ def main(argv: list[str] | None = None) -> int:
         f, n = notebook_figures(chapter_dirs())
         figs += f
         notes += n
+    if want("budget"):
+        f, n = budget_figures()
+        figs += f
+        notes += n
     if want("browser"):
         print("browser", flush=True)
         f, n = browser_figures(run_harness=not args.skip_browser)
@@ -608,7 +654,8 @@ def main(argv: list[str] | None = None) -> int:
         # A partial run keeps the other figures of the previous run, so the file stays complete.
         # A module part that ran replaces all of its old figures (a renamed one must not linger).
         old = previous_run(args.output)
-        rerun = tuple(f"{p}." for p in only if p.startswith("ch") or p in ("grading", "import"))
+        parts = ("grading", "import", "budget")
+        rerun = tuple(f"{p}." for p in only if p.startswith("ch") or p in parts)
         new_keys = {g["key"] for g in figs}
         kept = [
             f
