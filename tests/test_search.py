@@ -145,6 +145,20 @@ def test_population_equals_separate_fits(small):
         )
 
 
+def test_population_rows_are_the_per_row_inits(small):
+    """Rows are initialized 16 per vmapped call; each must be init(fold_in(init_key, i)) exactly,
+    the padded last block included (17 rows: a full block and one row)."""
+    hp = {"lr": np.linspace(0.1, 0.5, 17, dtype=np.float32), "width": np.full(17, 8, np.float32)}
+    pop = search.population(small, hp, key=jax.random.key(3))
+    init_key, _ = jax.random.split(jax.random.key(3))
+    init = jax.jit(small.model.init)
+    assert pop.params["dense"][0]["w"].shape == (17, 2, 16)
+    for i in (0, 15, 16):
+        params, _ = init(jax.random.fold_in(init_key, i))
+        for got, want in zip(jax.tree.leaves(pop.params), jax.tree.leaves(params), strict=True):
+            np.testing.assert_array_equal(got[i], want)
+
+
 def test_train_to_resumes_and_take_keeps_rows(small):
     hp = {"lr": np.array([0.1, 0.3, 0.6], np.float32), "width": np.array([4, 8, 16], np.float32)}
     start = search.population(small, hp, key=jax.random.key(2))
