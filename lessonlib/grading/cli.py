@@ -170,8 +170,14 @@ def cmd_release(args: argparse.Namespace) -> int:
 
 def cmd_grade(args: argparse.Namespace) -> int:
     from .gradebook import attempts_path, best_scores, log_attempt
-    from .grader import grade_notebook, prepare_judges, read_submission, warm_compile_cache
-    from .references import ReferenceStore, enable_trusted_compile_cache
+    from .grader import (
+        build_job,
+        grade_notebook,
+        prepare_judges,
+        read_submission,
+        warm_compile_cache,
+    )
+    from .references import ReferenceStore
     from .sandbox import Sandbox
 
     root = Path(args.course)
@@ -186,19 +192,21 @@ def cmd_grade(args: argparse.Namespace) -> int:
     cache, limits, isolation = _compile_cache(args), _limits(args), _isolation(args)
     hide = [root, path.parent]
     with Sandbox(limits=limits, hide=hide, compile_cache=cache, mode=isolation) as sandbox:
-
-        def judges() -> None:  # the trusted answers, loaded or computed while the sandbox runs
-            if cache is not None:
-                enable_trusted_compile_cache()  # the judges' programs, loaded, not compiled
-            prepare_judges(chapter, ReferenceStore())
-
-        threading.Thread(target=judges, daemon=True).start()
+        job = build_job(chapter, nb, mode=args.cells)  # before the judges' thread (_AST_LOCK)
+        judges = threading.Thread(  # the trusted answers, loaded or computed while the sandbox runs
+            target=prepare_judges,
+            args=(chapter, ReferenceStore()),
+            kwargs={"compile_cache": cache is not None},
+            daemon=True,
+        )
         # once per chapter and version (then grades are faster). The preflight: its first start,
         # or else the submission's own first start (its imports come before any learner code), or
         # a start with nothing to grade, raises SandboxError (exit 3) before anything is logged
-        if not warm_compile_cache(chapter, sandbox) and not chapter.exercises:
-            sandbox.check()
-        rows = grade_notebook(chapter, nb, sandbox, mode=args.cells)
+        if not warm_compile_cache(chapter, sandbox, on_start=judges.start):
+            judges.start()
+            if not chapter.exercises:
+                sandbox.check()
+        rows = grade_notebook(chapter, nb, sandbox, mode=args.cells, job=job)
     log = attempts_path(path)
     best_before = best_scores(log, chapter.name)
     try:

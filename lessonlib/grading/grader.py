@@ -21,6 +21,7 @@ import inspect
 import shutil
 import textwrap
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -39,11 +40,12 @@ from .course import (
     is_test_cell,
     nbgrader_meta,
 )
-from .references import ReferenceStore
+from .references import ReferenceStore, enable_trusted_compile_cache
 from .sandbox import MAX_CACHE_BYTES, JobResult, Sandbox, UnitResult, library_digest
 
-# CPython 3.11's ast.parse is not safe in several threads at once ("AST constructor recursion
-# depth mismatch"): jobs are built under this lock.
+# CPython 3.11's parser is not safe in several threads at once ("AST constructor recursion depth
+# mismatch"): ast.parse, and compile() of any source, imports and namedtuples included. Jobs are built
+# under this lock, and ``prepare_judges`` (imports, references) runs under it.
 _AST_LOCK = threading.Lock()
 
 
@@ -314,9 +316,11 @@ def grade_notebook(
     sandbox: Sandbox,
     *,
     mode: str = "answers",
+    job: tuple | None = None,
 ) -> list[ExerciseResult]:
-    """Grade a submission already read with :func:`read_submission`."""
-    job, arrays, keys = build_job(chapter, nb, mode=mode)
+    """Grade a submission already read with :func:`read_submission` (``job``: its
+    :func:`build_job`, when the caller built it already)."""
+    job, arrays, keys = job or build_job(chapter, nb, mode=mode)
     result: JobResult = sandbox.run_job(job, arrays)
     tampering = find_tampering(chapter, nb)  # after the run: prepare_judges may have done the work
     prepare_references(chapter)
@@ -342,7 +346,9 @@ def grade_notebook(
     return rows
 
 
-def warm_compile_cache(chapter: Chapter, sandbox: Sandbox) -> bool:
+def warm_compile_cache(
+    chapter: Chapter, sandbox: Sandbox, *, on_start: Callable[[], None] | None = None
+) -> bool:
     """Fill the sandbox's compile cache by grading the chapter's own solutions once (trusted).
 
     A correct answer calls the same library code on the same shapes as the solution, so its
@@ -350,6 +356,8 @@ def warm_compile_cache(chapter: Chapter, sandbox: Sandbox) -> bool:
     submission takes about 4.5 s instead of 11 s on one core. Only the instructor's source notebook
     runs with write access. A marker named after the chapter and ``Sandbox.runtime_digest`` skips
     the run until the notebook, the library, JAX or the environment change. Returns whether it ran.
+    ``on_start`` is called once the job is built, before the run (e.g. to start ``prepare_judges``
+    in a thread only then: see ``_AST_LOCK``).
     """
     cache = sandbox.compile_cache
     if cache is None:
@@ -368,6 +376,8 @@ def warm_compile_cache(chapter: Chapter, sandbox: Sandbox) -> bool:
         sandbox.compile_cache = None
         return False
     job, arrays, _ = build_job(chapter, chapter.source)
+    if on_start is not None:
+        on_start()
     sandbox.run_job(job, arrays, save_cache=True)  # callers compute the references meanwhile
     marker.touch()
     return True
@@ -403,12 +413,20 @@ def prepare_references(chapter: Chapter, store: ReferenceStore | None = None) ->
                 pass
 
 
-def prepare_judges(chapter: Chapter, store: ReferenceStore | None = None) -> None:
-    """Everything judging needs, ahead of time (run it in a thread while the sandbox works): the
-    references (``prepare_references``) and the imports the references' cases use."""
-    prepare_references(chapter, store)
-    _ = chapter.student  # the released version, for the tamper check (stored: see references.py)
-    rehearse_judges(chapter)
+def prepare_judges(
+    chapter: Chapter, store: ReferenceStore | None = None, *, compile_cache: bool = False
+) -> None:
+    """Everything judging needs, ahead of time (run it in a thread while the sandbox works): with
+    ``compile_cache``, the trusted compile cache (``references.enable_trusted_compile_cache``);
+    the references (``prepare_references``), the released notebook and ``rehearse_judges``.
+
+    It holds ``_AST_LOCK`` (its imports compile Python): build the submission's job first."""
+    with _AST_LOCK:
+        if compile_cache:
+            enable_trusted_compile_cache()
+        prepare_references(chapter, store)
+        _ = chapter.student  # the released version, for the tamper check (stored: references.py)
+        rehearse_judges(chapter)
 
 
 def rehearse_judges(chapter: Chapter) -> None:
