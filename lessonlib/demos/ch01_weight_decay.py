@@ -515,8 +515,20 @@ def playground_panel(*, epochs: int = 100, steps: int = 64, lim: float = 2.0) ->
     points (large, black edges) and test points (small, white edges), the right plot the losses."""
     epochs = _checks.positive_int("epochs", epochs)
     points = grid(lim, steps)
-    # The initial weights of every layout, drawn now (data, like the grid): drawing a layout's
-    # weights runs eager ops that compile once per shape, ~0.1 s on the first pick of that layout.
+    controls = dict(
+        dataset=widgets.Dropdown(options=list(data.TOY_2D), value="moons", description="data"),
+        noise=viz.slider("noise", value=0.25, min=0.0, max=0.5, step=0.05),
+        train_share=viz.slider("train share", value=0.3, min=0.1, max=0.9, step=0.1),
+        hidden=widgets.Dropdown(options=list(ARCHITECTURES), value="32-32", description="hidden"),
+        reg=widgets.ToggleButtons(options=list(REGULARIZERS), value="L2", description="penalty"),
+        lam=viz.log_slider("lambda", value=1e-3, min_exp=-4, max_exp=0),
+    )
+    # What the dropdowns offer, prepared now (data, like the grid): every data set at the starting
+    # noise and train share, and every layout's initial weights. The first draw of a data set runs
+    # its jitted generator, a layout's weights eager ops that compile once per shape: 0.1-0.2 s
+    # the first time a learner picks one.
+    for name in data.TOY_2D:
+        dataset(name, controls["noise"].value, controls["train_share"].value)
     for layout in ARCHITECTURES.values():
         padded_initial_params(layout, 0)
     fig, (ax_b, ax_l) = viz.figure(2, height=3.4)
@@ -569,13 +581,4 @@ def playground_panel(*, epochs: int = 100, steps: int = 64, lim: float = 2.0) ->
         title.set_text(f"zero weights {zeros}/{total}")  # short: the settings are on the controls
         loss_title.set_text(f"train acc {h['train_acc'][-1]:.2f}, test acc {h['test_acc'][-1]:.2f}")
 
-    return viz.Panel(
-        fig,
-        draw,
-        dataset=widgets.Dropdown(options=list(data.TOY_2D), value="moons", description="data"),
-        noise=viz.slider("noise", value=0.25, min=0.0, max=0.5, step=0.05),
-        train_share=viz.slider("train share", value=0.3, min=0.1, max=0.9, step=0.1),
-        hidden=widgets.Dropdown(options=list(ARCHITECTURES), value="32-32", description="hidden"),
-        reg=widgets.ToggleButtons(options=list(REGULARIZERS), value="L2", description="penalty"),
-        lam=viz.log_slider("lambda", value=1e-3, min_exp=-4, max_exp=0),
-    )
+    return viz.Panel(fig, draw, **controls)
