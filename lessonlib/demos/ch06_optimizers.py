@@ -342,10 +342,6 @@ def paths_panel(hp: Mapping[str, float], *, steps: int = 400) -> viz.Panel:
     fig, set_surface, draw_lines = paths_figure(tuple(COLORS), SURFACES["quadratic"], steps=steps)
     set_surface(SURFACES["rosenbrock"])  # draw both surfaces' level sets now
     set_surface(SURFACES["quadratic"])
-    # One layout for both surfaces (each keeps its background, which must line up with the
-    # animated paths): laid out once, then fixed.
-    fig.get_layout_engine().execute(fig)
-    fig.set_layout_engine("none")
     shown = {"surface": "quadratic"}
 
     def draw(surface, lr, beta, lr_adaptive, b1):
@@ -358,12 +354,15 @@ def paths_panel(hp: Mapping[str, float], *, steps: int = 400) -> viz.Panel:
         draw_lines(jax.device_get(out), text)
         return ("background", surface)
 
-    panel = viz.Panel(
-        fig,
-        draw,
+    controls = dict(
         surface=widgets.Dropdown(options=list(SURFACES), value="quadratic", description="surface"),
         **_gd_sliders(hp, "η (GD)", "μ"),
         lr_adaptive=viz.log_slider("η (adaptive)", value=hp["lr_adaptive"], min_exp=-3, max_exp=0),
         b1=viz.slider("β1", value=hp["b1"], min=0.0, max=0.99, step=0.01),
     )
-    return panel
+    # One layout for both surfaces (each keeps its background, which must line up with the
+    # animated paths): laid out once with the starting title in place, then fixed.
+    draw(**{name: c.value for name, c in controls.items()})
+    fig.get_layout_engine().execute(fig)
+    fig.set_layout_engine("none")
+    return viz.Panel(fig, draw, **controls)
