@@ -245,6 +245,10 @@ def test_init_and_training_keys_are_split_never_shared():
     want, _ = playground.classifier((4,)).init(init_key)
     got = playground.initial_params((4,), 0)
     jax.tree.map(np.testing.assert_array_equal, got, want)
+    for hidden in playground.ARCHITECTURES.values():  # the playground's draw, on the host
+        want, _ = playground.classifier(hidden).init(init_key)
+        got = playground._he_init_on_host(hidden, 0)
+        jax.tree.map(np.testing.assert_array_equal, got, want)
     old, _ = playground.classifier((4,)).init(jax.random.key(0))  # the reused key of before
     assert not np.array_equal(old["dense"][0]["w"], got["dense"][0]["w"])
 
