@@ -216,3 +216,20 @@ def test_kept_backgrounds_give_the_full_redraw_image_and_are_drawn_once_per_key(
     keyed.update(state="narrow")
     keyed.update(state="wide")
     assert redraws == [1]
+
+
+def test_png_drops_only_an_alpha_channel_that_is_opaque():
+    fig, (ax,) = viz.figure()
+    ax.plot([0, 1], [1, 0])
+    opaque = Image.open(io.BytesIO(viz.to_png(fig)))
+    assert opaque.mode == "RGB"
+    fig.patch.set_alpha(0.0)  # a transparent figure keeps its alpha
+    ax.patch.set_alpha(0.0)
+    clear = Image.open(io.BytesIO(viz.to_png(fig)))
+    assert clear.mode == "RGBA" and np.asarray(clear)[..., 3].min() == 0
+    # the same pixels either way where the figure is opaque
+    fig.patch.set_alpha(1.0)
+    ax.patch.set_alpha(1.0)
+    again = np.asarray(Image.open(io.BytesIO(viz.to_png(fig))).convert("RGBA"))
+    np.testing.assert_array_equal(again, np.asarray(opaque.convert("RGBA")))
+    np.testing.assert_array_equal(again[..., :3], np.asarray(fig.canvas.buffer_rgba())[..., :3])
