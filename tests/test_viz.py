@@ -166,3 +166,70 @@ def test_the_panel_warms_itself_without_showing_or_counting_it():
     panel.update(k=3.0)
     cold.update(k=3.0)
     assert viz.to_png(fig, draw=False) == viz.to_png(cold_fig, draw=False)
+
+
+def _two_state_panel(keyed: bool):
+    """A static curve and axis limits per ``state`` (a dropdown), an animated line over them;
+    ``draw`` returns ``("background", state)`` (``keyed``) or ``"full"`` on every move."""
+    import ipywidgets as widgets
+
+    fig, (ax,) = viz.figure()
+    xs = np.linspace(0.0, 2.0, 40)
+    statics = {"wide": ax.plot(xs, xs**2, color="0.6")[0], "narrow": ax.plot(xs, -xs, "k:")[0]}
+    limits = {"wide": ((0, 2), (-1, 4)), "narrow": ((0, 1), (-2, 1))}
+    (line,) = ax.plot([], [], animated=True)
+    title = ax.set_title("", animated=True)
+    fig.get_layout_engine().execute(fig)
+    fig.set_layout_engine("none")
+
+    def draw(state, a):
+        for name, artist in statics.items():
+            artist.set_visible(name == state)
+        ax.set(xlim=limits[state][0], ylim=limits[state][1])
+        line.set_data(xs, a * np.sin(3 * xs))
+        title.set_text(f"{state}, a = {a:.1f}")
+        return ("background", state) if keyed else "full"
+
+    panel = viz.Panel(
+        fig,
+        draw,
+        state=widgets.Dropdown(options=["wide", "narrow"], value="wide"),
+        a=viz.slider("a", value=1.0, min=0.0, max=2.0, step=0.5),
+    )
+    return panel, fig
+
+
+def test_kept_backgrounds_give_the_full_redraw_image_and_are_drawn_once_per_key(monkeypatch):
+    keyed, keyed_fig = _two_state_panel(True)
+    full, full_fig = _two_state_panel(False)
+    redraws = []
+    real_draw = keyed_fig.canvas.draw
+    monkeypatch.setattr(keyed_fig.canvas, "draw", lambda: redraws.append(1) or real_draw())
+    for move in ({"state": "narrow"}, {"a": 2.0}, {"state": "wide"}, {"state": "narrow", "a": 0.5}):
+        keyed.update(**move)
+        full.update(**move)
+        assert viz.to_png(keyed_fig, draw=False) == viz.to_png(full_fig, draw=False), move
+    assert redraws == []  # both backgrounds were drawn when the panel warmed itself
+    # a key never seen is drawn once, then kept
+    keyed._backgrounds.pop("wide")
+    keyed.update(state="wide")
+    keyed.update(state="narrow")
+    keyed.update(state="wide")
+    assert redraws == [1]
+
+
+def test_png_drops_only_an_alpha_channel_that_is_opaque():
+    fig, (ax,) = viz.figure()
+    ax.plot([0, 1], [1, 0])
+    opaque = Image.open(io.BytesIO(viz.to_png(fig)))
+    assert opaque.mode == "RGB"
+    fig.patch.set_alpha(0.0)  # a transparent figure keeps its alpha
+    ax.patch.set_alpha(0.0)
+    clear = Image.open(io.BytesIO(viz.to_png(fig)))
+    assert clear.mode == "RGBA" and np.asarray(clear)[..., 3].min() == 0
+    # the same pixels either way where the figure is opaque
+    fig.patch.set_alpha(1.0)
+    ax.patch.set_alpha(1.0)
+    again = np.asarray(Image.open(io.BytesIO(viz.to_png(fig))).convert("RGBA"))
+    np.testing.assert_array_equal(again, np.asarray(opaque.convert("RGBA")))
+    np.testing.assert_array_equal(again[..., :3], np.asarray(fig.canvas.buffer_rgba())[..., :3])

@@ -11,8 +11,9 @@ with an optional penalty on its weights, in the spirit of TensorFlow Playground:
   rate, train share) is a traced value or only changes data values, so it never recompiles. The
   train share in particular does not change any shape: all ``n`` points are always in the arrays,
   and a 0/1 mask says which are training points (``padded_split``; the losses are masked means).
-  Only another hidden-layer layout compiles once (``compile_count`` counts). Models and data sets
-  are cached, so going back is instant;
+  Nor does the hidden-layer layout: every layout up to ``MAX_HIDDEN`` trains as one network of
+  maximal shape whose unused units and layers are masked out (``layout_model``, ``pad_params``),
+  so the first move to a new layout compiles nothing either (``compile_count`` counts);
 - ``SELECTION``, ``selection_splits``, ``selection_sweep``: choosing lambda on a validation split
   (the notebook's exercise 4 and its grader use the same runs);
 - ``lambda_panel`` and ``playground_panel``: the chapter's two slider panels.
@@ -27,6 +28,7 @@ References: Tibshirani 1996 (the lasso); Daubechies, Defrise & De Mol 2004 and B
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import NamedTuple
 
@@ -35,7 +37,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lessonlib import _checks, data, models, optim, regularization, train, viz
+from lessonlib import _checks, data, layers, models, optim, regularization, train, viz
 
 REGULARIZERS = ("none", "L1", "L2")
 ARCHITECTURES = {
@@ -47,6 +49,9 @@ ARCHITECTURES = {
     "32-32": (32, 32),
     "16-16-16": (16, 16, 16),
 }
+#: Every layout the playground trains fits in this one (at most three hidden layers of at most
+#: 32 units): ``layout_model`` runs all of them as one compiled program.
+MAX_HIDDEN = (32, 32, 32)
 
 
 # --------------------------------------------------------------------------- proximal L1
@@ -146,13 +151,121 @@ def dataset(name: str, noise: float, train_share: float, *, n: int = 200, seed: 
 def initial_params(hidden: tuple[int, ...], seed: int = 0):
     """The He-initialized weights of ``classifier(hidden)``, drawn with ``run_keys(seed)[0]``
     (cached)."""
-    params, _ = classifier(hidden).init(run_keys(seed)[0])
+    params, _ = classifier(tuple(hidden)).init(run_keys(seed)[0])
     return params
 
 
+# --------------------------------------------------------------------------- one network for every layout
+
+
+def layout_widths(hidden: Sequence[int]) -> np.ndarray:
+    """``hidden`` as one width per layer of ``MAX_HIDDEN``, 0 for the layers it does not have.
+
+    >>> layout_widths((16, 8)).tolist()
+    [16.0, 8.0, 0.0]
+    """
+    hidden = tuple(hidden)
+    _checks.in_range("len(hidden)", len(hidden), 1, len(MAX_HIDDEN))
+    for i, (h, most) in enumerate(zip(hidden, MAX_HIDDEN, strict=False)):
+        _checks.in_range(f"hidden[{i}]", _checks.positive_int(f"hidden[{i}]", h), 1, most)
+    return np.asarray(hidden + (0,) * (len(MAX_HIDDEN) - len(hidden)), np.float32)
+
+
+@functools.cache
+def layout_model() -> models.Model:
+    r"""The MLP ``2 -> 32 -> 32 -> 32 -> 2`` (``MAX_HIDDEN``) that runs as any smaller layout.
+
+    ``hp["widths"]`` (a traced vector, one entry per hidden layer, see ``layout_widths``) says how
+    many units each layer uses. As in ``models.mlp(masked_width=True)``, unit :math:`j` of layer
+    :math:`i` is multiplied by :math:`1[j < w_i]`; a layer of width 0 is skipped (its input passes
+    on unchanged). With the weights of ``pad_params`` (the narrow network's, zeros elsewhere) the
+    output is the narrow ``classifier(hidden)``'s, and training keeps the padding at zero (masked
+    units and skipped layers get zero gradients, and an L1/L2 penalty keeps a zero weight at zero),
+    so every layout trains as the same compiled program: a new layout never compiles.
+
+    >>> x = jnp.ones((3, 2))
+    >>> narrow = initial_params((8, 8))
+    >>> wide = pad_params(narrow, (8, 8))
+    >>> out = layout_model().apply(wide, {}, x, hp={"widths": layout_widths((8, 8))})[0]
+    >>> bool(jnp.allclose(out, classifier((8, 8)).apply(narrow, {}, x)[0], atol=1e-6))
+    True
+    """
+    relu = layers.ACTIVATIONS["relu"]
+    full = models.mlp((2, *MAX_HIDDEN, 2), activation="relu")
+
+    def apply(params, state, x, *, key=None, train=False, hp=None):
+        del key, train
+        *hidden, out = params["dense"]
+        for i, layer in enumerate(hidden):
+            h = relu(x @ layer["w"] + layer["b"][None, :])
+            units = jnp.arange(h.shape[-1], dtype=jnp.float32)
+            h = h * (units < hp["widths"][i]).astype(h.dtype)[None, :]
+            x = h if i == 0 else jnp.where(hp["widths"][i] > 0, h, x)
+        return x @ out["w"] + out["b"][None, :], state
+
+    return models.Model(full.init, apply, "xent")
+
+
+def _layer_shapes(hidden: Sequence[int]) -> list[tuple[int, int]]:
+    """``(fan_in, fan_out)`` of each ``layout_model`` layer that ``classifier(hidden)`` fills."""
+    sizes = (2, *hidden)
+    return [*zip(sizes[:-1], sizes[1:], strict=True), (sizes[-1], 2)]
+
+
+def pad_params(params, hidden: Sequence[int]) -> dict:
+    """``classifier(hidden)``'s weights in ``layout_model``'s shapes, zeros everywhere else
+    (NumPy arrays: padding on the host compiles nothing)."""
+    shapes, sizes = _layer_shapes(hidden), (2, *MAX_HIDDEN, 2)
+    big = [
+        {"w": np.zeros((fi, fo), np.float32), "b": np.zeros(fo, np.float32)}
+        for fi, fo in zip(sizes[:-1], sizes[1:], strict=True)
+    ]
+    slots = [*range(len(hidden)), len(MAX_HIDDEN)]  # hidden layers first, the output layer last
+    for slot, (fi, fo), layer in zip(slots, shapes, params["dense"], strict=True):
+        big[slot]["w"][:fi, :fo] = np.asarray(layer["w"])
+        big[slot]["b"][:fo] = np.asarray(layer["b"])
+    return {"dense": big}
+
+
+def unpad_params(params, hidden: Sequence[int]) -> dict:
+    """The inverse of ``pad_params``: the ``classifier(hidden)`` weights held in ``params``
+    (NumPy slices on the host)."""
+    dense = [{k: np.asarray(v) for k, v in layer.items()} for layer in params["dense"]]
+    slots = [*range(len(hidden)), len(MAX_HIDDEN)]
+    return {
+        "dense": [
+            {"w": dense[slot]["w"][:fi, :fo], "b": dense[slot]["b"][:fo]}
+            for slot, (fi, fo) in zip(slots, _layer_shapes(hidden), strict=True)
+        ]
+    }
+
+
+@functools.lru_cache(maxsize=64)
+def padded_initial_params(hidden: tuple[int, ...], seed: int = 0):
+    """``initial_params(hidden, seed)`` padded for ``layout_model`` and copied to the device
+    (cached). Drawn by ``_he_init_on_host``: the same numbers."""
+    return jax.device_put(pad_params(_he_init_on_host(hidden, seed), hidden))
+
+
+def _he_init_on_host(hidden: tuple[int, ...], seed: int) -> dict:
+    """``initial_params(hidden, seed)``, bit for bit (tested), with JAX drawing only the N(0, 1)
+    numbers and NumPy doing the He scaling ``sqrt(2 / fan_in)`` and the zero biases: eagerly in
+    JAX, that multiply and those zeros compile once per layer shape (~1 s for the seven layouts
+    of ``ARCHITECTURES`` on a busy 2-core machine)."""
+    sizes = (2, *hidden, 2)
+    keys = jax.random.split(run_keys(seed)[0], len(sizes) - 1)  # as models.mlp's init splits
+    dense = []
+    for k, fan_in, fan_out in zip(keys, sizes[:-1], sizes[1:], strict=True):
+        z = np.asarray(jax.random.normal(k, (fan_in, fan_out), jnp.float32))
+        dense.append(
+            {"w": np.float32(math.sqrt(2.0 / fan_in)) * z, "b": np.zeros(fan_out, np.float32)}
+        )
+    return {"dense": dense}
+
+
 class Result(NamedTuple):
-    run: train.Run
-    model: models.Model
+    run: train.Run  # params (and opt_state) in the shapes of classifier(hidden)
+    model: models.Model  # classifier(hidden)
     data: data.Dataset
 
 
@@ -188,8 +301,8 @@ def masked_mean(values: jax.Array, weights: jax.Array) -> jax.Array:
     return jnp.sum(weights * values) / jnp.maximum(jnp.sum(weights), 1.0)
 
 
-def _metrics(model: models.Model, params, ps: PaddedSplit, weights: jax.Array):
-    logits, _ = model.apply(params, {}, ps.x, key=None, train=False, hp={})
+def _metrics(model: models.Model, params, ps: PaddedSplit, weights: jax.Array, hp):
+    logits, _ = model.apply(params, {}, ps.x, key=None, train=False, hp=hp)
     logp = jax.nn.log_softmax(logits, axis=-1)
     nll = -jnp.take_along_axis(logp, ps.y[:, None], axis=-1)[:, 0]
     right = (jnp.argmax(logits, axis=-1) == ps.y).astype(jnp.float32)
@@ -199,11 +312,12 @@ def _metrics(model: models.Model, params, ps: PaddedSplit, weights: jax.Array):
 @functools.partial(jax.jit, static_argnums=(0, 1))
 def _fit_padded(model: models.Model, epochs: int, params, ps: PaddedSplit, hp):
     """Full-batch training on the rows with ``ps.mask == 1``: what ``train.fit`` does with
-    ``batch_size`` = the number of training points, with the losses as masked means."""
+    ``batch_size`` = the number of training points, with the losses as masked means. ``hp`` also
+    goes to ``model.apply`` (``layout_model`` reads its ``"widths"``)."""
     opt = optimizer(hp)
 
     def objective(p):
-        logits, _ = model.apply(p, {}, ps.x, key=None, train=True, hp={})
+        logits, _ = model.apply(p, {}, ps.x, key=None, train=True, hp=hp)
         logp = jax.nn.log_softmax(logits, axis=-1)
         nll = -jnp.take_along_axis(logp, ps.y[:, None], axis=-1)[:, 0]
         return masked_mean(nll, ps.mask) + penalty(p, hp)
@@ -213,8 +327,8 @@ def _fit_padded(model: models.Model, epochs: int, params, ps: PaddedSplit, hp):
         value, grads = jax.value_and_grad(objective)(p)
         updates, opt_state = opt.update(grads, opt_state, p)
         p = prox_l1(optim.apply_updates(p, updates), hp)
-        train_loss, train_acc = _metrics(model, p, ps, ps.mask)
-        test_loss, test_acc = _metrics(model, p, ps, 1.0 - ps.mask)
+        train_loss, train_acc = _metrics(model, p, ps, ps.mask, hp)
+        test_loss, test_acc = _metrics(model, p, ps, 1.0 - ps.mask, hp)
         row = {"train_loss": train_loss, "test_loss": test_loss, "train_acc": train_acc}
         row |= {"test_acc": test_acc, "w_norm": regularization.weight_norm(p)}
         return (p, opt_state), row | {"batch_loss": value[None]}
@@ -241,36 +355,42 @@ def train_classifier(
     n: int = 200,
     seed: int = 0,
 ) -> Result:
-    """Train the playground MLP full-batch for ``epochs`` steps and return the run.
+    """Train the playground MLP ``2 -> hidden... -> 2`` full-batch for ``epochs`` steps and return
+    the run.
 
     Each epoch is one full-batch step of SGD with momentum on the mean cross-entropy over the
     training points (a masked mean over all ``n`` points, see ``padded_split``), plus
     ``lam/2 ||w||^2`` (``reg="L2"``), or followed by soft thresholding by ``lr * lam``
     (``reg="L1"``, proximal gradient). ``seed`` draws the data set and (through ``run_keys``) the
     initial weights; full-batch steps draw nothing else. Same arguments, same result, and the same
-    numbers as ``train.fit`` on the training rows alone (tested).
+    numbers as ``train.fit`` on the training rows alone (tested). ``hidden`` is 1 to 3 layers of at
+    most 32 units (``MAX_HIDDEN``); every such layout trains as ``layout_model`` (one compiled run)
+    and the result holds ``classifier(hidden)`` and its weights.
 
     >>> res = train_classifier("moons", noise=0.1, hidden=(8,), reg="none", lam=0.0, epochs=50)
-    >>> res.run.history["train_loss"].shape
-    (50,)
+    >>> res.run.history["train_loss"].shape, res.run.params["dense"][0]["w"].shape
+    ((50,), (2, 8))
     """
     _checks.positive("lr", lr)
     epochs = _checks.positive_int("epochs", epochs)
+    hidden = tuple(hidden)
     ds = dataset(name, float(noise), float(train_share), n=n, seed=seed)
-    model = classifier(tuple(hidden))
-    params = initial_params(tuple(hidden), seed)
     hp = {k: jnp.float32(v) for k, v in {"lr": lr, **reg_hp(reg, lam)}.items()}
-    params, history, opt_state = _fit_padded(model, epochs, params, padded_split(ds), hp)
-    run = train.Run(params, {}, jax.tree.map(np.asarray, history), opt_state)
-    return Result(run, model, ds)
+    hp["widths"] = jax.device_put(layout_widths(hidden))
+    params = padded_initial_params(hidden, seed)
+    params, history, opt_state = _fit_padded(layout_model(), epochs, params, padded_split(ds), hp)
+    narrow = functools.partial(unpad_params, hidden=hidden)  # NumPy slices: nothing compiles
+    opt_state = jax.tree.map(narrow, opt_state, is_leaf=lambda t: isinstance(t, dict))
+    run = train.Run(narrow(params), {}, jax.tree.map(np.asarray, history), opt_state)
+    return Result(run, classifier(hidden), ds)
 
 
 # --------------------------------------------------------------------------- prediction
 
 
 @functools.partial(jax.jit, static_argnums=0)
-def _proba(model: models.Model, params, x: jax.Array) -> jax.Array:
-    logits, _ = model.apply(params, {}, x, key=None, train=False, hp={})
+def _proba(model: models.Model, params, x: jax.Array, hp) -> jax.Array:
+    logits, _ = model.apply(params, {}, x, key=None, train=False, hp=hp)
     return jax.nn.softmax(logits, axis=-1)[:, 1]
 
 
@@ -284,9 +404,9 @@ def grid(lim: float = 2.0, steps: int = 64) -> jax.Array:
     return jnp.stack([gx.ravel(), gy.ravel()], axis=1)
 
 
-def predict_proba(model: models.Model, params, x) -> np.ndarray:
-    """P(class 1) for every row of ``x`` (jitted per model)."""
-    return np.asarray(_proba(model, params, jnp.asarray(x, jnp.float32)))
+def predict_proba(model: models.Model, params, x, *, hp: Mapping | None = None) -> np.ndarray:
+    """P(class 1) for every row of ``x`` (jitted per model; ``hp`` goes to ``model.apply``)."""
+    return np.asarray(_proba(model, params, jnp.asarray(x, jnp.float32), {} if hp is None else hp))
 
 
 # --------------------------------------------------------------------------- choosing lambda
@@ -412,6 +532,22 @@ def playground_panel(*, epochs: int = 100, steps: int = 64, lim: float = 2.0) ->
     points (large, black edges) and test points (small, white edges), the right plot the losses."""
     epochs = _checks.positive_int("epochs", epochs)
     points = grid(lim, steps)
+    controls = dict(
+        dataset=widgets.Dropdown(options=list(data.TOY_2D), value="moons", description="data"),
+        noise=viz.slider("noise", value=0.25, min=0.0, max=0.5, step=0.05),
+        train_share=viz.slider("train share", value=0.3, min=0.1, max=0.9, step=0.1),
+        hidden=widgets.Dropdown(options=list(ARCHITECTURES), value="32-32", description="hidden"),
+        reg=widgets.ToggleButtons(options=list(REGULARIZERS), value="L2", description="penalty"),
+        lam=viz.log_slider("lambda", value=1e-3, min_exp=-4, max_exp=0),
+    )
+    # What the dropdowns offer, prepared now (data, like the grid): every data set at the starting
+    # noise and train share, and every layout's initial weights. The first draw of a data set runs
+    # its jitted generator, a layout's weights eager ops that compile once per shape: 0.1-0.2 s
+    # the first time a learner picks one.
+    for name in data.TOY_2D:
+        dataset(name, controls["noise"].value, controls["train_share"].value)
+    for layout in ARCHITECTURES.values():
+        padded_initial_params(layout, 0)
     fig, (ax_b, ax_l) = viz.figure(2, height=3.4)
     image = ax_b.imshow(
         np.zeros((steps, steps)),
@@ -438,17 +574,20 @@ def playground_panel(*, epochs: int = 100, steps: int = 64, lim: float = 2.0) ->
     loss_title = ax_l.set_title("", animated=True, fontsize=9)
 
     def draw(dataset, noise, train_share, hidden, reg, lam):
+        layout = ARCHITECTURES[hidden]
         res = train_classifier(
             dataset,
             noise=noise,
             train_share=train_share,
-            hidden=ARCHITECTURES[hidden],
+            hidden=layout,
             reg=reg,
             lam=lam,
             epochs=epochs,
         )
         h, ds = res.run.history, res.data
-        image.set_data(predict_proba(res.model, res.run.params, points).reshape(steps, steps))
+        # the grid through layout_model, as trained: classifier(layout) would compile per layout
+        wide, widths = pad_params(res.run.params, layout), {"widths": layout_widths(layout)}
+        image.set_data(predict_proba(layout_model(), wide, points, hp=widths).reshape(steps, steps))
         train_pts.set_offsets(np.asarray(ds.x_train))
         train_pts.set_array(np.asarray(ds.y_train, np.float32))
         test_pts.set_offsets(np.asarray(ds.x_test))
@@ -456,17 +595,7 @@ def playground_panel(*, epochs: int = 100, steps: int = 64, lim: float = 2.0) ->
         line_train.set_data(steps_axis, viz.finite(h["train_loss"]))
         line_test.set_data(steps_axis, viz.finite(h["test_loss"]))
         zeros, total = count_zeros(res.run.params)
-        pen = "no penalty" if reg == "none" else f"{reg} lambda = {lam:.3g}"
-        title.set_text(f"{dataset}: {pen}, zero weights {zeros}/{total}")
+        title.set_text(f"zero weights {zeros}/{total}")  # short: the settings are on the controls
         loss_title.set_text(f"train acc {h['train_acc'][-1]:.2f}, test acc {h['test_acc'][-1]:.2f}")
 
-    return viz.Panel(
-        fig,
-        draw,
-        dataset=widgets.Dropdown(options=list(data.TOY_2D), value="moons", description="data"),
-        noise=viz.slider("noise", value=0.25, min=0.0, max=0.5, step=0.05),
-        train_share=viz.slider("train share", value=0.3, min=0.1, max=0.9, step=0.1),
-        hidden=widgets.Dropdown(options=list(ARCHITECTURES), value="32-32", description="hidden"),
-        reg=widgets.ToggleButtons(options=list(REGULARIZERS), value="L2", description="penalty"),
-        lam=viz.log_slider("lambda", value=1e-3, min_exp=-4, max_exp=0),
-    )
+    return viz.Panel(fig, draw, **controls)

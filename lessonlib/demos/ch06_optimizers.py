@@ -336,7 +336,8 @@ def rotation_panel(hp: Mapping[str, float], *, steps: int = 400) -> viz.Panel:
 def paths_panel(hp: Mapping[str, float], *, steps: int = 400) -> viz.Panel:
     """All eight optimizers on a surface chosen from a dropdown. The gradient-descent family reads
     ``lr`` and ``beta``, the adaptive family ``lr_adaptive`` and ``b1`` (one slider each; ``hp``
-    holds the starting values). Switching the surface only toggles pre-drawn level sets."""
+    holds the starting values). Switching the surface only toggles pre-drawn level sets, and the
+    panel keeps one blitting background per surface, so a switch redraws no contour set."""
     steps = _checks.positive_int("steps", steps)
     fig, set_surface, draw_lines = paths_figure(tuple(COLORS), SURFACES["quadratic"], steps=steps)
     set_surface(SURFACES["rosenbrock"])  # draw both surfaces' level sets now
@@ -344,23 +345,24 @@ def paths_panel(hp: Mapping[str, float], *, steps: int = 400) -> viz.Panel:
     shown = {"surface": "quadratic"}
 
     def draw(surface, lr, beta, lr_adaptive, b1):
-        new_surface = surface != shown["surface"]
-        if new_surface:  # the contour is part of the static background: redraw it once
+        if surface != shown["surface"]:  # the level sets are part of the static background
             set_surface(SURFACES[surface])
             shown["surface"] = surface
         values = {"lr": lr, "beta": beta, "lr_adaptive": lr_adaptive, "b1": b1}
         out = trajectories(surface, values, steps=steps)
         text = f"η={lr:.4f} μ={beta:.2f} | η={lr_adaptive:.3g} β1={b1:.2f}"
         draw_lines(jax.device_get(out), text)
-        return "full" if new_surface else None
+        return ("background", surface)
 
-    panel = viz.Panel(
-        fig,
-        draw,
+    controls = dict(
         surface=widgets.Dropdown(options=list(SURFACES), value="quadratic", description="surface"),
         **_gd_sliders(hp, "η (GD)", "μ"),
         lr_adaptive=viz.log_slider("η (adaptive)", value=hp["lr_adaptive"], min_exp=-3, max_exp=0),
         b1=viz.slider("β1", value=hp["b1"], min=0.0, max=0.99, step=0.01),
     )
-    fig.set_layout_engine("none")  # keep the layout of the first draw: a surface switch is cheaper
-    return panel
+    # One layout for both surfaces (each keeps its background, which must line up with the
+    # animated paths): laid out once with the starting title in place, then fixed.
+    draw(**{name: c.value for name, c in controls.items()})
+    fig.get_layout_engine().execute(fig)
+    fig.set_layout_engine("none")
+    return viz.Panel(fig, draw, **controls)

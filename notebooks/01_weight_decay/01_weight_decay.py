@@ -725,7 +725,8 @@ assert lam_end[100.0]["test_loss"][-1] < 1.2 * trivial  # about the w = 0 model
 # the penalty (L1 by the proximal step, or L2) and its strength $\lambda$. The network (SGD with
 # momentum, 100 full-batch steps) retrains on every change; the left plot is its predicted
 # probability of class 1, the right plot its train/test loss. Float settings and the train share
-# never recompile; a new hidden layout compiles once (a second or two), then it is cached.
+# never recompile, and neither does the hidden layout: every layout trains as one network of the
+# largest shape (three layers of 32 units) whose unused units and layers are masked to zero.
 #
 # Try: spiral, noise 0.2, hidden 32-32, no penalty — then raise $\lambda$ with L2 and watch the
 # boundary smooth out; with L1, the title counts the weights that are exactly zero.
@@ -755,12 +756,15 @@ for settings in (
     {"train_share": 0.2},
     {"dataset": "circles"},
     {"dataset": "spiral", "reg": "L2", "lam": 1e-3},
+    {"hidden": "8"},
+    {"hidden": "16-16-16"},
+    {"hidden": "32-32"},
 ):
     panel_playground.update(**settings)
 pg_ms = panel_playground.times_ms[n_before:]
 print(
     f"playground: median {np.median(pg_ms):.1f} ms per update (max {max(pg_ms):.1f} ms), "
-    f"new compilations for float settings, train shares and data sets: "
+    f"new compilations for float settings, train shares, data sets and layouts: "
     f"{playground.compile_count() - compiles_before}"
 )
 assert playground.compile_count() == compiles_before

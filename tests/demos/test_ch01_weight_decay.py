@@ -245,6 +245,10 @@ def test_init_and_training_keys_are_split_never_shared():
     want, _ = playground.classifier((4,)).init(init_key)
     got = playground.initial_params((4,), 0)
     jax.tree.map(np.testing.assert_array_equal, got, want)
+    for hidden in playground.ARCHITECTURES.values():  # the playground's draw, on the host
+        want, _ = playground.classifier(hidden).init(init_key)
+        got = playground._he_init_on_host(hidden, 0)
+        jax.tree.map(np.testing.assert_array_equal, got, want)
     old, _ = playground.classifier((4,)).init(jax.random.key(0))  # the reused key of before
     assert not np.array_equal(old["dense"][0]["w"], got["dense"][0]["w"])
 
@@ -328,6 +332,93 @@ def test_train_share_first_visits_compile_no_program_at_all():
     try:
         for share in (0.2, 0.4, 0.7, 0.9):  # values the panel's warm-up never visited
             panel.update(train_share=share)
+    finally:
+        listening[0] = False
+    assert compiled == []
+
+
+# --------------------------------------------------------------------------- one network for every layout
+
+
+@pytest.mark.parametrize(("hidden", "reg"), [((4,), "L2"), ((16, 16), "L1"), ((16, 16, 16), "L2")])
+def test_layout_model_trains_as_the_narrow_network(hidden, reg):
+    """The padded, masked network from the narrow network's initial weights = ``train.fit`` of
+    ``models.mlp([2, *hidden, 2])`` itself (an independent code path), and the padding stays 0."""
+    from lessonlib import models
+
+    res = playground.train_classifier(
+        "moons", noise=0.25, train_share=0.4, hidden=hidden, reg=reg, lam=1e-2, epochs=60
+    )
+    narrow = models.mlp((2, *hidden, 2), activation="relu")
+    ds = res.data
+    ref = train.fit(
+        narrow,
+        narrow.init(playground.run_keys(0)[0])[0],
+        ds,
+        key=playground.run_keys(0)[1],
+        hp={"lr": 0.2, **playground.reg_hp(reg, 1e-2)},
+        epochs=60,
+        batch_size=int(ds.x_train.shape[0]),
+        optimizer=playground.optimizer,
+        penalty=playground.penalty,
+        project=playground.prox_l1,
+    )
+    for k in ("train_loss", "test_loss", "train_acc", "test_acc", "w_norm"):
+        np.testing.assert_allclose(res.run.history[k], ref.history[k], rtol=1e-5, atol=1e-6)
+    jax.tree.map(
+        lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
+        res.run.params,
+        ref.params,
+    )
+    # the network as trained (padded, masked) predicts what the narrow one does
+    wide = playground.pad_params(res.run.params, hidden)
+    x = playground.grid(2.0, 9)
+    np.testing.assert_allclose(
+        playground.predict_proba(
+            playground.layout_model(), wide, x, hp={"widths": playground.layout_widths(hidden)}
+        ),
+        playground.predict_proba(narrow, ref.params, x),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+    back = playground.unpad_params(wide, hidden)
+    jax.tree.map(np.testing.assert_array_equal, back, res.run.params)
+    padded_weights = sum(float(np.abs(layer["w"]).sum()) for layer in wide["dense"])
+    narrow_weights = sum(float(np.abs(layer["w"]).sum()) for layer in res.run.params["dense"])
+    assert padded_weights == pytest.approx(narrow_weights, rel=1e-6)  # nothing outside the layout
+
+
+def test_layout_widths_validates():
+    assert playground.layout_widths((32,)).tolist() == [32.0, 0.0, 0.0]
+    assert playground.layout_widths((16, 16, 16)).tolist() == [16.0, 16.0, 16.0]
+    with pytest.raises(ValueError, match=r"hidden\[1\] must be in \[1, 32\], got 64"):
+        playground.layout_widths((8, 64))
+    with pytest.raises(ValueError, match=r"len\(hidden\) must be in \[1, 3\], got 4"):
+        playground.train_classifier(hidden=(8, 8, 8, 8))
+    with pytest.raises(ValueError, match=r"len\(hidden\) must be in \[1, 3\], got 0"):
+        playground.layout_widths(())
+    with pytest.raises(ValueError, match=r"hidden\[0\] must be"):
+        playground.layout_widths((0,))
+
+
+def test_hidden_layout_and_data_set_first_visits_compile_nothing():
+    """Every layout of the hidden dropdown is the same compiled program: moving to layouts the
+    panel's warm-up never drew compiles nothing (before, each new layout compiled ~1.5 s); nor does
+    the first pick of a data set the warm-up never drew (its generator is compiled with the panel)."""
+    import jax.monitoring
+
+    panel = playground.playground_panel(epochs=20, steps=16)
+    compiled, listening = [], [True]
+
+    def listen(event: str, secs: float, **kwargs) -> None:
+        if listening[0] and event == "/jax/core/compile/backend_compile_duration":
+            compiled.append(secs)
+
+    jax.monitoring.register_event_duration_secs_listener(listen)
+    try:
+        for hidden in ("16", "4", "8-8", "16-16-16", "8"):  # never drawn before
+            panel.update(hidden=hidden)
+        panel.update(dataset="spiral", noise=0.2)  # the warm-up drew moons and circles
     finally:
         listening[0] = False
     assert compiled == []

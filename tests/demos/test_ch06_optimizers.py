@@ -132,3 +132,28 @@ def test_rotation_panel_moves_without_compiling():
     panel.update(angle=30.0)
     panel.update(angle=60.0)
     assert surfaces.compile_count() == before
+
+
+def test_surface_switch_restores_a_kept_background_without_a_full_redraw(monkeypatch):
+    """Both surfaces' backgrounds are kept (drawn while the panel warmed itself): a switch draws
+    no contour set and no axes, and switching back brings back the very same image."""
+    from lessonlib import viz
+
+    paths = surfaces.paths_panel(HP, steps=30)
+    start = viz.to_png(paths.fig, draw=False)
+    redraws = []
+    real_draw = paths.fig.canvas.draw
+    monkeypatch.setattr(paths.fig.canvas, "draw", lambda: redraws.append(1) or real_draw())
+    paths.update(surface="rosenbrock")
+    rosen = viz.to_png(paths.fig, draw=False)
+    paths.update(surface="quadratic")
+    assert redraws == [] and rosen != start
+    assert viz.to_png(paths.fig, draw=False) == start
+    # the kept background is what a full redraw of the static figure shows now (same layout, the
+    # Rosenbrock level sets and limits)
+    paths.update(surface="rosenbrock")
+    monkeypatch.undo()
+    paths.fig.canvas.draw()  # draws everything but the animated artists
+    fresh = np.asarray(paths.fig.canvas.buffer_rgba())
+    np.testing.assert_array_equal(np.asarray(paths._backgrounds["rosenbrock"]), fresh)
+    assert not np.array_equal(np.asarray(paths._backgrounds["quadratic"]), fresh)
