@@ -207,6 +207,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
             if not chapter.exercises:
                 sandbox.check()
         rows = grade_notebook(chapter, nb, sandbox, mode=args.cells, job=job)
+        judges.join()  # usually done already; exiting under it could cut a compile-cache write short
     log = attempts_path(path)
     best_before = best_scores(log, chapter.name)
     try:

@@ -345,3 +345,16 @@ def test_a_stored_released_notebook_is_read_without_importing_nbgrader(tmp_path)
 
     first, second = child(), child()
     assert first[1] == "True" and second == [first[0], "False"]
+
+
+def test_an_entry_cut_short_is_dropped_before_jax_reads_it(tmp_path):
+    """JAX writes a compile-cache entry in place: a process stopped mid-write leaves an empty
+    file that JAX would warn about on every run and never replace."""
+    from lessonlib.grading.references import enable_trusted_compile_cache
+
+    folder = tmp_path / "trusted"
+    folder.mkdir(mode=0o700)
+    (folder / "jit_stage-0-cache").write_bytes(b"")
+    (folder / "jit_stage-1-cache").write_bytes(b"\x78\x9c program")
+    enable_trusted_compile_cache(folder)  # configured or not (this process has a cache already)
+    assert sorted(p.name for p in folder.iterdir()) == ["jit_stage-1-cache"]
