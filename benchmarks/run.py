@@ -117,7 +117,7 @@ def as_figures(prefix: str, result: dict) -> tuple[list[dict], list[str]]:
 def run_module(name: str, label: str, *, repeats: int) -> tuple[list[dict], list[str]]:
     """``benchmarks/<name>.py``'s ``bench()``; a missing or failing module becomes a note."""
     if not (HERE / f"{name}.py").exists():
-        return [], [f"{label}: no `benchmarks/{name}.py` yet, so no training comparison."]
+        return [], [f"{label}: no training comparison (the chapter has no benchmark module)."]
     start = time.perf_counter()
     try:
         module = importlib.import_module(name)

@@ -73,9 +73,25 @@ def enable_compile_cache(
         folder.mkdir(parents=True, exist_ok=True)
     except OSError:
         return None  # a read-only home: compile as before
+    tidy_compile_cache(folder)
     jax.config.update("jax_compilation_cache_dir", str(folder))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", float(min_compile_time_s))
     return folder
+
+
+def tidy_compile_cache(folder: str | os.PathLike, *, max_bytes: int | None = None) -> None:
+    """Drop the empty entries of a compile-cache folder, and with ``max_bytes`` empty it once it
+    holds more. JAX writes an entry in place: a process stopped mid-write (a kernel restarted
+    while it compiled) leaves an empty file, which JAX would report on every later run and never
+    replace. Files that are not ours or vanish meanwhile are left alone: only speed is at stake."""
+    try:
+        entries = [e for e in os.scandir(folder) if e.is_file(follow_symlinks=False)]
+        too_big = max_bytes is not None and sum(e.stat().st_size for e in entries) > max_bytes
+        for e in entries:
+            if too_big or e.stat().st_size == 0:
+                os.unlink(e.path)
+    except OSError:
+        pass
 
 
 @contextlib.contextmanager

@@ -126,8 +126,11 @@ def _run_child(tmp_path, **env):
 
 
 def test_compile_cache_is_written_then_read_and_changes_no_result(tmp_path):
+    (tmp_path / "xla").mkdir()
+    (tmp_path / "xla" / "jit_cut_short-0-cache").write_bytes(b"")  # a kernel stopped mid-write
     first = _run_child(tmp_path, LESSONLIB_COMPILE_CACHE="1")
     assert first["dir"] == str(tmp_path / "xla")
+    assert not (tmp_path / "xla" / "jit_cut_short-0-cache").exists()  # JAX would warn on it
     entries = {p.name for p in (tmp_path / "xla").iterdir() if p.is_file()}
     assert entries, "the training program was not stored"
     second = _run_child(tmp_path, LESSONLIB_COMPILE_CACHE="1")

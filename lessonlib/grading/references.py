@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from lessonlib import exercises as lx
-from lessonlib.cache import atomic_write, cache_dir
+from lessonlib.cache import atomic_write, cache_dir, tidy_compile_cache
 
 from .course import Chapter
 from .sandbox import MAX_CACHE_BYTES, package_version
@@ -107,30 +107,13 @@ def enable_trusted_compile_cache(folder: Path | None = None) -> Path | None:
     folder = Path(folder) if folder is not None else cache_dir() / "grader-trusted-xla"
     if not _private_folder(folder):
         return None
-    _tidy(folder)
+    tidy_compile_cache(folder, max_bytes=MAX_CACHE_BYTES)
     enabled = enable_compile_cache(folder, min_compile_time_s=0.0)
     if enabled is not None:
         import jax
 
         jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
     return enabled
-
-
-def _tidy(folder: Path) -> None:
-    """Start the folder again once it holds over ``MAX_CACHE_BYTES`` (programs of old versions and
-    one-off shapes pile up), and drop empty entries: JAX writes an entry in place, so a process
-    stopped mid-write leaves one, which JAX would report on every later run and never replace."""
-    try:
-        entries = [e for e in os.scandir(folder) if e.is_file(follow_symlinks=False)]
-        if sum(e.stat().st_size for e in entries) > MAX_CACHE_BYTES:
-            for e in entries:
-                os.unlink(e.path)
-            return
-        for e in entries:
-            if e.stat().st_size == 0:
-                os.unlink(e.path)
-    except OSError:  # someone else's file, or it went away: only speed is at stake
-        pass
 
 
 class ReferenceStore:
