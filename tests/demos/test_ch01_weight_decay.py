@@ -93,16 +93,11 @@ def test_train_share_never_recompiles():
     assert playground.compile_count() == before
 
 
-@pytest.mark.parametrize(("share", "reg", "lam"), [(0.3, "L2", 1e-2), (0.7, "L1", 1e-2)])
-def test_padded_training_equals_train_fit_on_the_same_rows(share, reg, lam):
-    """Masked-mean training on the padded split = train.fit on the training rows alone."""
-    res = playground.train_classifier(
-        "moons", noise=0.25, train_share=share, hidden=(8, 8), reg=reg, lam=lam, epochs=60
-    )
-    ds = res.data
-    ref = train.fit(
-        res.model,
-        playground.initial_params((8, 8), 0),
+def _fit_as_playground(model, params, ds, reg, lam):
+    """``train.fit`` with the playground's settings: full batch, lr 0.2, 60 epochs, its penalty."""
+    return train.fit(
+        model,
+        params,
         ds,
         key=playground.run_keys(0)[1],
         hp={"lr": 0.2, **playground.reg_hp(reg, lam)},
@@ -112,13 +107,27 @@ def test_padded_training_equals_train_fit_on_the_same_rows(share, reg, lam):
         penalty=playground.penalty,
         project=playground.prox_l1,
     )
+
+
+def _assert_same_run(run, ref, *, rtol, atol, params_atol):
     for k in ("train_loss", "test_loss", "train_acc", "test_acc", "w_norm"):
-        np.testing.assert_allclose(res.run.history[k], ref.history[k], rtol=2e-4, atol=1e-5)
+        np.testing.assert_allclose(run.history[k], ref.history[k], rtol=rtol, atol=atol)
     jax.tree.map(
-        lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-5),
-        res.run.params,
+        lambda a, b: np.testing.assert_allclose(a, b, rtol=rtol, atol=params_atol),
+        run.params,
         ref.params,
     )
+
+
+@pytest.mark.parametrize(("share", "reg", "lam"), [(0.3, "L2", 1e-2), (0.7, "L1", 1e-2)])
+def test_padded_training_equals_train_fit_on_the_same_rows(share, reg, lam):
+    """Masked-mean training on the padded split = train.fit on the training rows alone."""
+    res = playground.train_classifier(
+        "moons", noise=0.25, train_share=share, hidden=(8, 8), reg=reg, lam=lam, epochs=60
+    )
+    ds = res.data
+    ref = _fit_as_playground(res.model, playground.initial_params((8, 8), 0), ds, reg, lam)
+    _assert_same_run(res.run, ref, rtol=2e-4, atol=1e-5, params_atol=2e-5)
 
 
 def test_masked_mean():
@@ -351,25 +360,8 @@ def test_layout_model_trains_as_the_narrow_network(hidden, reg):
     )
     narrow = models.mlp((2, *hidden, 2), activation="relu")
     ds = res.data
-    ref = train.fit(
-        narrow,
-        narrow.init(playground.run_keys(0)[0])[0],
-        ds,
-        key=playground.run_keys(0)[1],
-        hp={"lr": 0.2, **playground.reg_hp(reg, 1e-2)},
-        epochs=60,
-        batch_size=int(ds.x_train.shape[0]),
-        optimizer=playground.optimizer,
-        penalty=playground.penalty,
-        project=playground.prox_l1,
-    )
-    for k in ("train_loss", "test_loss", "train_acc", "test_acc", "w_norm"):
-        np.testing.assert_allclose(res.run.history[k], ref.history[k], rtol=1e-5, atol=1e-6)
-    jax.tree.map(
-        lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
-        res.run.params,
-        ref.params,
-    )
+    ref = _fit_as_playground(narrow, narrow.init(playground.run_keys(0)[0])[0], ds, reg, 1e-2)
+    _assert_same_run(res.run, ref, rtol=1e-5, atol=1e-6, params_atol=1e-6)
     # the network as trained (padded, masked) predicts what the narrow one does
     wide = playground.pad_params(res.run.params, hidden)
     x = playground.grid(2.0, 9)
