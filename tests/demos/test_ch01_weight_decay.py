@@ -1,5 +1,7 @@
 """lessonlib.demos.ch01_weight_decay and the chapter 01 exercise specs, against independent references."""
 
+import contextlib
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -325,12 +327,11 @@ def test_playground_panel_controls_and_float_moves_do_not_compile():
     assert len(panel.times_ms) == 5
 
 
-def test_train_share_first_visits_compile_no_program_at_all():
-    """Not only the training run: no eager op may compile for a new train share either (slicing
-    device arrays or ``jnp.asarray`` of a new shape does, and costs a first visit ~0.5 s)."""
+@contextlib.contextmanager
+def _compilations():
+    """The XLA compilations (their seconds) of the code run in the block."""
     import jax.monitoring
 
-    panel = playground.playground_panel(epochs=20, steps=16)
     compiled, listening = [], [True]
 
     def listen(event: str, secs: float, **kwargs) -> None:
@@ -339,10 +340,18 @@ def test_train_share_first_visits_compile_no_program_at_all():
 
     jax.monitoring.register_event_duration_secs_listener(listen)
     try:
-        for share in (0.2, 0.4, 0.7, 0.9):  # values the panel's warm-up never visited
-            panel.update(train_share=share)
+        yield compiled
     finally:
         listening[0] = False
+
+
+def test_train_share_first_visits_compile_no_program_at_all():
+    """Not only the training run: no eager op may compile for a new train share either (slicing
+    device arrays or ``jnp.asarray`` of a new shape does, and costs a first visit ~0.5 s)."""
+    panel = playground.playground_panel(epochs=20, steps=16)
+    with _compilations() as compiled:
+        for share in (0.2, 0.4, 0.7, 0.9):  # values the panel's warm-up never visited
+            panel.update(train_share=share)
     assert compiled == []
 
 
@@ -397,20 +406,9 @@ def test_hidden_layout_and_data_set_first_visits_compile_nothing():
     """Every layout of the hidden dropdown is the same compiled program: moving to layouts the
     panel's warm-up never drew compiles nothing (before, each new layout compiled ~1.5 s); nor does
     the first pick of a data set the warm-up never drew (its generator is compiled with the panel)."""
-    import jax.monitoring
-
     panel = playground.playground_panel(epochs=20, steps=16)
-    compiled, listening = [], [True]
-
-    def listen(event: str, secs: float, **kwargs) -> None:
-        if listening[0] and event == "/jax/core/compile/backend_compile_duration":
-            compiled.append(secs)
-
-    jax.monitoring.register_event_duration_secs_listener(listen)
-    try:
+    with _compilations() as compiled:
         for hidden in ("16", "4", "8-8", "16-16-16", "8"):  # never drawn before
             panel.update(hidden=hidden)
         panel.update(dataset="spiral", noise=0.2)  # the warm-up drew moons and circles
-    finally:
-        listening[0] = False
     assert compiled == []
