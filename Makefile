@@ -69,7 +69,7 @@ format: install-test
 # Tests run on every core (pytest-xdist): a test file stays on one worker (its module fixtures are
 # built once); a notebook's cells stay in one kernel. `make test XDIST=` runs serially.
 XDIST ?= -n auto --dist loadfile
-XDIST_NB ?= $(if $(XDIST),-n auto --dist loadfile)
+XDIST_NB ?= $(XDIST)
 
 ## Everything CI runs: lint, notebook sources in sync, unit + grader tests, notebooks via nbval,
 ## then every chapter in JupyterLab in headless Chromium (after nbval, whose runs fill the caches).
