@@ -293,6 +293,7 @@ def browser_figures(run_harness: bool) -> tuple[list[dict], list[str]]:
             os.environ,
             PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         )
+        env.pop("LESSONLIB_BROWSER_CROWDED", None)  # alone: the latencies a learner sees
         start = time.perf_counter()
         proc = subprocess.run(
             [sys.executable, "-m", "pytest", "-q", "tests/browser"],
@@ -327,6 +328,11 @@ def browser_figures(run_harness: bool) -> tuple[list[dict], list[str]]:
     age = dt.datetime.fromtimestamp(BROWSER_JSON.stat().st_mtime).strftime("%Y-%m-%d %H:%M")
     if not run_harness:
         notes.append(f"browser figures read from artifacts/browser/slider_latency.json ({age}).")
+    if data.get("crowded"):
+        notes.append(
+            "the browser figures were measured beside the unit tests (`make test` runs both at "
+            "once): run `benchmarks/run.py` without --skip-browser for a learner's latencies."
+        )
     per = {}
     for move in data.get("moves", []):
         per.setdefault((move["chapter"], move["panel"], move["control"], move["label"]), []).append(
@@ -424,6 +430,8 @@ def budget_figures() -> tuple[list[dict], list[str]]:
             notes.append(f"`make {target}` has not run in this checkout.")
             continue
         phases = ", ".join(f"{k} {v:g} s" for k, v in run.get("phases", {}).items())
+        side = ", ".join(f"{k} {v:g} s" for k, v in run.get("side_by_side", {}).items())
+        phases += f" (side by side: {side})" if side else ""
         if not run.get("complete"):
             notes.append(f"the last `make {target}` did not finish ({phases}): no time reported.")
             continue
@@ -575,7 +583,8 @@ def render(info: dict, figs: list[dict], notes: list[str], previous: dict, elaps
         "## How to read and extend this",
         "",
         "- `python benchmarks/run.py --skip-browser` reuses the browser figures of the last",
-        "  `make test` (`artifacts/browser/slider_latency.json`); `--only ch01` runs one part.",
+        "  `make test` (`artifacts/browser/slider_latency.json`, measured beside the unit tests);",
+        "  without it the browser tests run alone; `--only ch01` runs one part.",
         "- A chapter adds `benchmarks/chNN.py` with `bench() -> dict`; a dict with a `figures` list",
         "  built by `benchmarks.common.figure` renders best, any other dict is shown by its numeric",
         "  leaves. Slider timings need nothing: every `panel_*` of every notebook is measured.",

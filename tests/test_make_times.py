@@ -27,3 +27,16 @@ def test_phases_add_up_and_only_a_finished_run_has_a_time(tmp_path):
     }
     data = json.loads(path.read_text())
     assert set(data) == {"test", "check"} and data["check"]["phases"] == {"install": 1.0}
+
+
+def test_side_by_side_phases_keep_their_own_times_and_the_sequence(tmp_path):
+    path = tmp_path / "times.json"
+    record("test", "nbval", 100.0, path=path, now=400.0)
+    # the unit tests and the browser tests both started at 400 and ran at once
+    record("test", "browser", 100.0, started=400.0, path=path, now=950.0)
+    record("test", "unit_and_grader", 100.0, started=400.0, path=path, now=1200.0)
+    run = record("test", "unit_grader_and_browser", 100.0, path=path, now=1201.0)
+    assert run["side_by_side"] == {"browser": 550.0, "unit_and_grader": 800.0}
+    assert run["phases"] == {"nbval": 300.0, "unit_grader_and_browser": 801.0}
+    done = record("test", "done", 100.0, path=path, now=1201.0)
+    assert done["seconds"] == 1101.0 and sum(done["phases"].values()) == 1101.0
