@@ -152,10 +152,12 @@ def autograde(
         references_ready = threading.Thread(
             target=prepare_references, args=(chapter, references), daemon=True
         )
-        references_ready.start()  # on one core, while the other warms the compile cache
+        # The references compute on one core while the other warms the compile cache; they hold
+        # the parser lock (grader._AST_LOCK), so they start once the warm-up's job is built.
         # The preflight (SandboxError: nothing graded, nothing written): the warm-up's first start
         # when it runs (trusted solutions, JAX imported), else a start with nothing to grade.
-        if not warm_compile_cache(chapter, sandbox):
+        if not warm_compile_cache(chapter, sandbox, on_start=references_ready.start):
+            references_ready.start()
             sandbox.check(imports=True)
         gb = open_for_grading(db_url, chapter)
         try:

@@ -45,8 +45,8 @@ from .sandbox import MAX_CACHE_BYTES, JobResult, Sandbox, UnitResult, library_di
 
 # CPython 3.11's parser is not safe in several threads at once ("AST constructor recursion depth
 # mismatch"): ast.parse, and compile() of any source, imports and namedtuples included. Jobs are built
-# under this lock, and ``prepare_judges`` (imports, references) runs under it.
-_AST_LOCK = threading.Lock()
+# under this lock, and ``prepare_references`` and ``prepare_judges`` (imports) run under it.
+_AST_LOCK = threading.RLock()
 
 
 @dataclass(frozen=True)
@@ -391,8 +391,9 @@ def prepare_references(chapter: Chapter, store: ReferenceStore | None = None) ->
     or load it from ``store`` (see references.py), where a computed result is then kept.
 
     ``grade_notebook`` calls it before judging; calling it earlier, in a background thread while a
-    sandbox runs, takes it off the critical path. Concurrent calls wait for the first one."""
-    with _PREPARE_LOCK:
+    sandbox runs, takes it off the critical path. Concurrent calls wait for the first one. It
+    holds ``_AST_LOCK`` (computing a reference imports and compiles): build jobs first."""
+    with _AST_LOCK, _PREPARE_LOCK:
         library = None
         for ex in chapter.exercises:
             prep = ex.prepare
