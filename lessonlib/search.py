@@ -18,6 +18,7 @@ References: Bergstra & Bengio 2012 (random search); Li et al. 2017 (Hyperband); 
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping
 from functools import partial
@@ -385,26 +386,16 @@ def _train_buckets(setup: Setup, pop: Population, more: int):
     """``train_to``'s training bucket by bucket (see there): params, state, opt_state, history."""
     k, hp = len(pop.ids), {**setup.hp, **pop.hp}
     optimizer = setup.optimizer or train.default_optimizer
-    opt = optimizer({name: np.ravel(v)[0] for name, v in hp.items()})  # one row's: for shapes
-
-    def shapes(model):  # one row's params, state and optimizer state
-        def init(key):
-            params, state = model.init(key)
-            return params, state, opt.init(params)
-
-        return jax.eval_shape(init, jax.random.key(0))
-
     opt_state = pop.opt_state
     if opt_state is None:  # a fresh population: every unit's optimizer state is its init
-        opt_state = jax.tree.map(
-            lambda x: np.repeat(np.asarray(x)[None], k, 0),
-            opt.init(jax.tree.map(lambda x: x[0], pop.params)),
-        )
+        opt = optimizer({name: np.ravel(v)[0] for name, v in hp.items()})
+        first = opt.init(jax.tree.map(lambda x: x[0], pop.params))
+        opt_state = jax.tree.map(lambda x: np.repeat(np.asarray(x)[None], k, 0), first)
     full = (pop.params, pop.state, opt_state)
     out, history = jax.tree.map(np.array, full), {}  # copies, written bucket by bucket
     for b, rows in buckets(np.broadcast_to(hp["width"], (k,)), BUCKET_UNITS, BUCKET_ROWS):
         model = setup.model.narrow(b)
-        like = shapes(model)
+        like = _row_shapes(model, optimizer, tuple(hp))
 
         def corner(s, rows=rows):  # x[corner(s)] is x[rows, :s_0, :s_1, ...]
             return (rows, *(slice(0, n) for n in s.shape))
@@ -417,12 +408,23 @@ def _train_buckets(setup: Setup, pop: Population, more: int):
         fresh = pop.opt_state is None  # then the run initializes it, as fit does
         part = part._replace(params=params, state=state, opt_state=None if fresh else opt_state)
         run = _sweep(setup, model, part, more)
-        new = (run.params, run.state, run.opt_state)
-        for tree, trained, shape in zip(out, new, like, strict=True):
-            jax.tree.map(lambda x, y, s: x.__setitem__(corner(s), y), tree, trained, shape)
+        for tree, new, shape in zip(out, (run.params, run.state, run.opt_state), like, strict=True):
+            jax.tree.map(lambda x, y, s: x.__setitem__(corner(s), y), tree, new, shape)
         for name, v in run.history.items():
             history.setdefault(name, np.empty((k, *v.shape[1:]), v.dtype))[rows] = v
     return (*jax.tree.map(jnp.asarray, out), history)
+
+
+@functools.cache
+def _row_shapes(model: Model, optimizer: Callable, hp_names: tuple) -> tuple:
+    """The shapes of one run's params, state and optimizer state (traced once per model)."""
+
+    def init(key, hp):
+        params, state = model.init(key)
+        return params, state, optimizer(hp).init(params)
+
+    hp = {name: jax.ShapeDtypeStruct((), jnp.float32) for name in hp_names}
+    return jax.eval_shape(init, jax.random.key(0), hp)
 
 
 def take(pop: Population, rows) -> Population:
