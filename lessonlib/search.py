@@ -18,7 +18,6 @@ References: Bergstra & Bengio 2012 (random search); Li et al. 2017 (Hyperband); 
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable, Mapping
 from functools import partial
@@ -28,7 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lessonlib import _checks, train
+from lessonlib import _buckets, _checks, train
 from lessonlib.cache import cache_dir
 from lessonlib.data import Dataset
 from lessonlib.models import Model
@@ -318,21 +317,29 @@ def train_to(setup: Setup, pop: Population, epochs: int) -> Population:
     """Train every configuration of ``pop`` until it has done ``epochs`` epochs: one vmapped call
     that resumes each from its own parameters and optimizer state.
 
-    **Buckets.** When the width is searched (``"width"`` in the hp) and the model can narrow
-    (``Model.narrow``, e.g. ``models.mlp(masked_width=True)``), the rows are grouped by width
-    (``buckets``) and each bucket of widths ``<= b`` is one vmapped call of ``model.narrow(b)`` on
-    the leading corners of its rows' parameters and optimizer state (``W1[:, :b]``, ``b1[:b]``,
-    ``W2[:b, :]``, ...), written back into those corners afterwards: a row of width ``w`` computes
-    ``b`` hidden units instead of all ``n``, and the hidden layer and the next layer's input cost
-    ``b / n`` of their arithmetic (widths 8..64 in buckets of 16: ``E[b] / n = 0.67``). Every
-    output, loss, accuracy and used unit (``j < w``) is that of the full-width run, since units
-    ``j >= w`` are multiplied by 0 either way. Units ``j >= b`` are not computed, so a penalty
-    does not shrink them: ``w_norm`` and ``batch_loss`` (which includes the penalty) count the
-    bucket's ``b`` units, not all ``n``. Each bucket width is one more compiled program.
+    **Width buckets.** When the width is searched (``"width"`` in the hp) and the model can
+    narrow (``Model.narrow``: ``models.mlp(masked_width=True)``), the rows are grouped by width
+    (``buckets``: up to 16, 32, 48, 64 units) and each group is one such call of
+    ``model.narrow(b)`` on the first ``b`` units' parameters (``lessonlib._buckets``): a row of
+    width ``w`` costs ``b / n`` of the hidden layer's arithmetic instead of all ``n`` units (widths
+    8..64: ``E[b] / n = 0.67``), for the same outputs, losses and used units, since the units
+    ``j >= w`` are multiplied by 0 either way. Unlike a full-width run, a penalty does not shrink
+    the units ``j >= b``, and ``w_norm``/``batch_loss`` count only the bucket's ``b`` units. Each
+    bucket is a program of its own (compiled once).
     """
     more = _checks.integer("epochs", epochs, min_value=pop.epochs + 1) - pop.epochs
-    if setup.model.narrow is not None and "width" in {**setup.hp, **pop.hp}:
-        params, state, opt_state, new = _train_buckets(setup, pop, more)
+    hp = {**setup.hp, **pop.hp}
+    if setup.model.narrow is not None and "width" in hp:
+
+        def train_rows(model, rows, params, state, opt_state):  # rows ``rows`` from these
+            part = take(pop._replace(params=None, state=None, opt_state=None, history={}), rows)
+            part = part._replace(params=params, state=state, opt_state=opt_state)
+            return _sweep(setup, model, part, more)
+
+        trees, optimizer = (pop.params, pop.state, pop.opt_state), setup.optimizer
+        params, state, opt_state, new = _buckets.train(
+            setup.model, trees, hp, train_rows, optimizer=optimizer or train.default_optimizer
+        )
     else:
         run = _sweep(setup, setup.model, pop, more)
         params, state, opt_state, new = run.params, run.state, run.opt_state, run.history
@@ -342,6 +349,9 @@ def train_to(setup: Setup, pop: Population, epochs: int) -> Population:
     return pop._replace(
         params=params, state=state, opt_state=opt_state, epochs=epochs, history=history
     )
+
+
+buckets = _buckets.buckets  # the width groups of train_to: (b, rows) pairs
 
 
 def _sweep(setup: Setup, model: Model, pop: Population, more: int) -> train.Run:
@@ -360,71 +370,6 @@ def _sweep(setup: Setup, model: Model, pop: Population, more: int) -> train.Run:
         opt_state=pop.opt_state,
         first_epoch=pop.epochs,
     )
-
-
-BUCKET_UNITS = 16  # bucket widths are multiples of this many units (fewer buckets: wider calls)
-BUCKET_ROWS = 8  # a bucket of fewer rows joins the next wider one (each call has its overhead)
-
-
-def buckets(widths, units: int = BUCKET_UNITS, min_rows: int = BUCKET_ROWS) -> list:
-    """``(b, rows)`` groups: row ``i`` goes to ``b = units * ceil(widths[i] / units)``; a group
-    of fewer than ``min_rows`` rows joins the next wider one (the widest keeps what is left).
-
-    >>> [(b, r.tolist()) for b, r in buckets([8, 40, 33, 64, 17, 9, 20], min_rows=2)]
-    [(16, [0, 5]), (48, [1, 2, 4, 6]), (64, [3])]
-    """
-    b_of = np.maximum(units * np.ceil(np.asarray(widths) / units), units).astype(int)
-    groups, rows = [], np.zeros(0, int)
-    for b in np.unique(b_of):
-        rows = np.sort(np.concatenate([rows, np.flatnonzero(b_of == b)]))
-        if len(rows) >= min_rows or b == b_of.max():
-            groups, rows = [*groups, (int(b), rows)], np.zeros(0, int)
-    return groups
-
-
-def _train_buckets(setup: Setup, pop: Population, more: int):
-    """``train_to``'s training bucket by bucket (see there): params, state, opt_state, history."""
-    k, hp = len(pop.ids), {**setup.hp, **pop.hp}
-    optimizer = setup.optimizer or train.default_optimizer
-    opt_state = pop.opt_state
-    if opt_state is None:  # a fresh population: every unit's optimizer state is its init
-        opt = optimizer({name: np.ravel(v)[0] for name, v in hp.items()})
-        first = opt.init(jax.tree.map(lambda x: x[0], pop.params))
-        opt_state = jax.tree.map(lambda x: np.repeat(np.asarray(x)[None], k, 0), first)
-    full = (pop.params, pop.state, opt_state)
-    out, history = jax.tree.map(np.array, full), {}  # copies, written bucket by bucket
-    for b, rows in buckets(np.broadcast_to(hp["width"], (k,)), BUCKET_UNITS, BUCKET_ROWS):
-        model = setup.model.narrow(b)
-        like = _row_shapes(model, optimizer, tuple(hp))
-
-        def corner(s, rows=rows):  # x[corner(s)] is x[rows, :s_0, :s_1, ...]
-            return (rows, *(slice(0, n) for n in s.shape))
-
-        params, state, opt_state = (
-            jax.tree.map(lambda x, s: jnp.asarray(np.asarray(x)[corner(s)]), tree, shape)
-            for tree, shape in zip(full, like, strict=True)
-        )
-        part = take(pop._replace(params=None, state=None, opt_state=None, history={}), rows)
-        fresh = pop.opt_state is None  # then the run initializes it, as fit does
-        part = part._replace(params=params, state=state, opt_state=None if fresh else opt_state)
-        run = _sweep(setup, model, part, more)
-        for tree, new, shape in zip(out, (run.params, run.state, run.opt_state), like, strict=True):
-            jax.tree.map(lambda x, y, s: x.__setitem__(corner(s), y), tree, new, shape)
-        for name, v in run.history.items():
-            history.setdefault(name, np.empty((k, *v.shape[1:]), v.dtype))[rows] = v
-    return (*jax.tree.map(jnp.asarray, out), history)
-
-
-@functools.cache
-def _row_shapes(model: Model, optimizer: Callable, hp_names: tuple) -> tuple:
-    """The shapes of one run's params, state and optimizer state (traced once per model)."""
-
-    def init(key, hp):
-        params, state = model.init(key)
-        return params, state, optimizer(hp).init(params)
-
-    hp = {name: jax.ShapeDtypeStruct((), jnp.float32) for name in hp_names}
-    return jax.eval_shape(init, jax.random.key(0), hp)
 
 
 def take(pop: Population, rows) -> Population:

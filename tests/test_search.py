@@ -207,24 +207,6 @@ def _count_sweeps(monkeypatch):
     return calls
 
 
-def test_buckets_group_rows_by_rounded_up_width():
-    groups = search.buckets([3, 16, 17, 64, 33, 1, 48, 49], units=16, min_rows=1)
-    assert [(b, r.tolist()) for b, r in groups] == [
-        (16, [0, 1, 5]),
-        (32, [2]),
-        (48, [4, 6]),
-        (64, [3, 7]),
-    ]
-    # 32 (1 row) joins 48 (now 3 rows); the widest keeps what is left; one width: one group
-    assert [b for b, _ in search.buckets([3, 16, 17, 64, 33, 1, 48, 49], min_rows=3)] == [
-        16,
-        48,
-        64,
-    ]
-    assert [b for b, _ in search.buckets([5.0] * 4, min_rows=8)] == [16]
-    assert sum(len(r) for _, r in search.buckets(np.arange(1, 65), min_rows=5)) == 64
-
-
 def test_bucketed_population_equals_the_full_width_one(wide, monkeypatch):
     """Buckets change no output: histories and the used units' parameters equal those of one
     full-width call (a model without the ``narrow`` hook), through take, resume and stack."""
