@@ -29,6 +29,9 @@ import numpy as np
 
 UNITS = 16  # bucket widths are multiples of this many units (fewer buckets: wider calls)
 MIN_ROWS = 8  # a bucket of fewer rows joins the next wider one (each call has its overhead)
+# Smaller populations train as one call: there the saved arithmetic is smaller than the calls'
+# overhead, and every bucket shape is one more program to compile (16 rows: slower, not faster).
+MIN_POPULATION = 32
 
 
 def buckets(widths, units: int = UNITS, min_rows: int = MIN_ROWS) -> list[tuple[int, np.ndarray]]:

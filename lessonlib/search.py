@@ -317,8 +317,9 @@ def train_to(setup: Setup, pop: Population, epochs: int) -> Population:
     """Train every configuration of ``pop`` until it has done ``epochs`` epochs: one vmapped call
     that resumes each from its own parameters and optimizer state.
 
-    **Width buckets.** When the width is searched (``"width"`` in the hp) and the model can
-    narrow (``Model.narrow``: ``models.mlp(masked_width=True)``), the rows are grouped by width
+    **Width buckets.** When the width is searched (``"width"`` in the hp), the model can narrow
+    (``Model.narrow``: ``models.mlp(masked_width=True)``) and the population has at least
+    ``_buckets.MIN_POPULATION`` (32) rows, the rows are grouped by width
     (``buckets``: up to 16, 32, 48, 64 units) and each group is one such call of
     ``model.narrow(b)`` on the first ``b`` units' parameters (``lessonlib._buckets``): a row of
     width ``w`` costs ``b / n`` of the hidden layer's arithmetic instead of all ``n`` units (widths
@@ -329,7 +330,7 @@ def train_to(setup: Setup, pop: Population, epochs: int) -> Population:
     """
     more = _checks.integer("epochs", epochs, min_value=pop.epochs + 1) - pop.epochs
     hp = {**setup.hp, **pop.hp}
-    if setup.model.narrow is not None and "width" in hp:
+    if setup.model.narrow is not None and "width" in hp and len(pop.ids) >= _buckets.MIN_POPULATION:
 
         def train_rows(model, rows, params, state, opt_state):  # rows ``rows`` from these
             part = take(pop._replace(params=None, state=None, opt_state=None, history={}), rows)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from lessonlib import data, models, optim, regularization, search, train
+from lessonlib import _buckets, data, models, optim, regularization, search, train
 
 N = 20_000
 
@@ -219,6 +219,10 @@ def test_bucketed_population_equals_the_full_width_one(wide, monkeypatch):
     }
     plain = wide._replace(model=models.Model(wide.model.init, wide.model.apply, "xent"))
     calls = _count_sweeps(monkeypatch)
+    search.train_to(wide, search.population(wide, hp, key=jax.random.key(0)), 1)
+    assert calls == [48]  # fewer than MIN_POPULATION rows: one full-width call
+    calls.clear()
+    monkeypatch.setattr(_buckets, "MIN_POPULATION", 2)
     pops = {}
     for name, setup in (("buckets", wide), ("plain", plain)):
         halves = [

@@ -758,8 +758,9 @@ print(
 # The masked units output 0, so they get zero gradients and never change, and the network is
 # exactly the $w$-unit network whose weights are the first $w$ columns of $W_1$, $b_1$ and the first
 # $w$ rows of $W_2$. Checked for $w = 13$. `search.train_to` builds on it: it groups a population
-# by width into buckets (widths up to 16, 32, 48, 64) and trains each bucket on those first
-# columns only (`demo.MODEL.narrow(b)`): the same runs, fewer units computed (share printed below).
+# of 32 or more by width into buckets (widths up to 16, 32, 48, 64) and trains each bucket on those
+# first columns only (`demo.MODEL.narrow(b)`): the same runs, fewer units computed (share printed
+# below for 64 random widths; smaller populations stay one call, where buckets would not pay).
 
 # %%
 wide_params, _ = init(jax.random.key(3))
@@ -1018,7 +1019,7 @@ print(f"the leading method differs between seeds at {changed:.0%} of the budgets
 #   (`demo.MODEL`), not once per search, or every population compiles again.
 # - **New population sizes compile.** Every distinct (K, epochs) pair is a new program — successive
 #   halving and Hyperband compile one per rung shape the first time; later runs reuse them. With
-#   the width searched, each width bucket of a population (16, 32, 48, 64 units) is one more.
+#   the width searched, each width bucket of a population of 32 or more is one more program.
 # - **Common random numbers.** A population shares one training key (same batches for every
 #   configuration), which makes comparisons fairer; `search.stack` gives each seed its own.
 # - **Masked width and init.** The masked units' weights are initialized for the full width: the
