@@ -26,8 +26,10 @@ buckets of 16, 32, 48 and 64 units holding 20, 19, 11 and 14 members, so the hid
 bucket, since the members share their batches). Most of the time is still matrix products, about
 30 % of it the evaluation of both splits after every epoch; each bucket adds a call's host work
 (cutting its members' corners, one dispatch, writing them back), about 35 ms for the four against
-about 20 ms for one full-width call. Against one full-width call (``models.Model`` without the
-``narrow`` hook) the population's CPU time falls to about 0.7, its wall time to about 0.75 of it.
+about 20 ms for one full-width call (the compute per epoch falls less than the units computed:
+narrow buckets make smaller, less efficient products, and each bucket pays the per-step cost of
+its own program). Against one full-width call (``models.Model`` without the
+``narrow`` hook) the population's CPU time falls to about 0.75, its wall time to about 0.8 of it.
 Batching saves overhead, not arithmetic, and the buckets save arithmetic: the fits baseline
 computes all 64 units of every member, as a loop over ``fit`` with the masked model does.
 """
