@@ -66,10 +66,10 @@ format: install-test
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-# Tests run on every core (pytest-xdist): a test file, and all the grader's tests, stay on one worker
-# (tests/conftest.py groups them); a notebook's cells stay in one kernel. `make test XDIST=` runs serially.
-XDIST ?= -n auto --dist loadgroup
-XDIST_NB ?= $(if $(XDIST),-n auto --dist loadfile)
+# Tests run on every core (pytest-xdist): a test file stays on one worker (its module fixtures are
+# built once); a notebook's cells stay in one kernel. `make test XDIST=` runs serially.
+XDIST ?= -n auto --dist loadfile
+XDIST_NB ?= $(XDIST)
 
 ## Everything CI runs: lint, notebook sources in sync, unit + grader tests, notebooks via nbval,
 ## then every chapter in JupyterLab in headless Chromium (after nbval, whose runs fill the caches).

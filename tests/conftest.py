@@ -107,10 +107,12 @@ _SLOW = Path(__file__).with_name("slow.txt")
 
 
 def pytest_collection_modifyitems(config, items):
-    """Mark the tests listed in tests/slow.txt (measured, not guessed) as ``slow``; group tests for
-    ``pytest -n auto --dist loadgroup`` (make test/check): a file's tests stay on one worker, so
-    its module fixtures (a trained run, a sweep) are computed once, and the grader's tests are one
-    group, so its session fixtures (a warmed compile cache, graded chapters) are built once."""
+    """Mark the tests listed in tests/slow.txt (measured, not guessed) as ``slow``.
+
+    ``make test``/``make check`` run ``pytest -n auto --dist loadfile``: a file's tests stay on one
+    worker, so its module fixtures (a trained run, a graded corpus) are computed once. (Not
+    ``loadgroup``: pytest-xdist 3.8 writes the group into ``item._nodeid``, which pytest 9.2 no
+    longer reads, so every test became its own unit and module fixtures were built twice.)"""
     slow = {
         line.strip()
         for line in _SLOW.read_text(encoding="utf-8").splitlines()
@@ -119,6 +121,3 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.nodeid in slow:
             item.add_marker(pytest.mark.slow)
-        path = item.nodeid.split("::")[0]
-        group = "grader" if path.startswith("tests/grader/") else path
-        item.add_marker(pytest.mark.xdist_group(group))
