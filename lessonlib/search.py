@@ -325,21 +325,24 @@ def train_to(setup: Setup, pop: Population, epochs: int) -> Population:
     width ``w`` costs ``b / n`` of the hidden layer's arithmetic instead of all ``n`` units (widths
     8..64: ``E[b] / n = 0.67``), for the same outputs, losses and used units, since the units
     ``j >= w`` are multiplied by 0 either way. Unlike a full-width run, a penalty does not shrink
-    the units ``j >= b``, and ``w_norm``/``batch_loss`` count only the bucket's ``b`` units. Each
-    bucket is a program of its own (compiled once).
+    the units ``j >= b``, and ``w_norm``/``batch_loss`` count only the bucket's ``b`` units. All
+    buckets are one compiled program (compiled once per set of bucket sizes), each worker (core)
+    running an equal share of every bucket.
     """
     more = _checks.integer("epochs", epochs, min_value=pop.epochs + 1) - pop.epochs
     hp = {**setup.hp, **pop.hp}
     if setup.model.narrow is not None and "width" in hp and len(pop.ids) >= _buckets.MIN_POPULATION:
-
-        def train_rows(model, rows, params, state, opt_state):  # rows ``rows`` from these
-            part = take(pop._replace(params=None, state=None, opt_state=None, history={}), rows)
-            part = part._replace(params=params, state=state, opt_state=opt_state)
-            return _sweep(setup, model, part, more)
-
-        trees, optimizer = (pop.params, pop.state, pop.opt_state), setup.optimizer
         params, state, opt_state, new = _buckets.train(
-            setup.model, trees, hp, train_rows, optimizer=optimizer or train.default_optimizer
+            setup.model,
+            (pop.params, pop.state, pop.opt_state),
+            hp,
+            data=setup.data,
+            key=pop.key,
+            epochs=more,
+            batch_size=setup.batch_size,
+            first_epoch=pop.epochs,
+            optimizer=setup.optimizer,
+            penalty=setup.penalty,
         )
     else:
         run = _sweep(setup, setup.model, pop, more)

@@ -204,6 +204,13 @@ def _count_sweeps(monkeypatch):
         return real(model, *args, **kwargs)
 
     monkeypatch.setattr(train, "sweep", counting)
+    real_chunks = _buckets._run_chunks
+
+    def counting_buckets(statics, chunks, *args):  # one program: the units of every bucket
+        calls.append([part[0]["dense"][0]["w"].shape[-1] for part in chunks[0]])
+        return real_chunks(statics, chunks, *args)
+
+    monkeypatch.setattr(_buckets, "_run_chunks", counting_buckets)
     return calls
 
 
@@ -232,9 +239,9 @@ def test_bucketed_population_equals_the_full_width_one(wide, monkeypatch):
         pop = search.train_to(setup, search.stack(halves), 2)  # a key per row
         kept = search.take(pop, [5, 0, 22, 13, 7, 18, 2, 9, 11, 20])  # rows from every bucket
         pops[name] = (pop, search.train_to(setup, kept, 4))
-    # rung 1: buckets of 16, 32 and 48 units (9, 9, 6 rows); rung 2: fewer than 8 rows each
-    # join the next wider bucket; the plain model: one call per rung
-    assert calls == [16, 32, 48, 32, 48, 48, 48]  # the hidden units each call computes
+    # rung 1: buckets of 16, 32 and 48 units (9, 9, 6 rows), one program; rung 2: fewer than 8
+    # rows each join the next wider bucket; the plain model: one full-width call per rung
+    assert calls == [[16, 32, 48], [32, 48], 48, 48]  # the hidden units each call computes
     for got, want in zip(pops["buckets"], pops["plain"], strict=True):
         for name in ("train_loss", "test_loss", "train_acc", "test_acc"):
             np.testing.assert_allclose(got.history[name], want.history[name], rtol=1e-5)
