@@ -6,11 +6,13 @@ A model whose hidden width is a mask (``models.mlp(masked_width=True)``) compute
 (``W1[:, :b]``, ``b1[:b]``, ``W2[:b, :]``: ``models.corner``), and computes the same function while
 ``w <= b``. So the rows of a population are grouped by width (``buckets``); each bucket is one
 vmapped run of ``model.narrow(b)`` on the corners of its rows' parameters, state and optimizer
-state, and the results are written back into those corners (``train``). A row then costs ``b / n``
-of the hidden layer's arithmetic and of the next layer's input, for the same outputs, losses and
-used units: the units ``j >= w`` are multiplied by 0 either way. Only what reads the units that a
-bucket does not compute differs: a penalty no longer shrinks the units ``j >= b``, and ``w_norm``
-and ``batch_loss`` (which includes the penalty) count the bucket's ``b`` units, not all ``n``.
+state, and the results are written back into those corners (``train``). All the buckets' runs
+are one compiled program (``_programs``), which each worker (core) runs on its share of every
+bucket. A row then costs ``b / n`` of the hidden layer's arithmetic and of the next layer's
+input, for the same outputs, losses and used units: the units ``j >= w`` are multiplied by 0
+either way. Only what reads the units that a bucket does not compute differs: a penalty no
+longer shrinks the units ``j >= b``, and ``w_norm`` and ``batch_loss`` (which includes the
+penalty) count the bucket's ``b`` units, not all ``n``.
 
 >>> [(b, rows.tolist()) for b, rows in buckets([8, 40, 33, 64, 17, 9, 20], min_rows=2)]
 [(16, [0, 5]), (32, [4, 6]), (48, [1, 2]), (64, [3])]
@@ -31,9 +33,9 @@ import numpy as np
 from lessonlib import train as train_lib
 
 UNITS = 16  # bucket widths are multiples of this many units (fewer buckets: wider calls)
-MIN_ROWS = 8  # a bucket of fewer rows joins the next wider one (each call has its overhead)
+MIN_ROWS = 8  # a bucket of fewer rows joins the next wider one (each bucket adds per-step work)
 # Smaller populations train as one call: there the saved arithmetic is smaller than the calls'
-# overhead, and every bucket shape is one more program to compile (16 rows: slower, not faster).
+# overhead, and every set of bucket shapes is one more program to compile (16 rows: slower).
 MIN_POPULATION = 32
 
 
