@@ -5,11 +5,11 @@ The configurations are 64 random draws of the chapter's search space (learning r
 digits (1,077 training and 360 validation images, SGD, batch 64), each evaluated on both splits
 after every epoch. They run as
 
-- one population: ``search.train_to`` on 64 stacked initializations, vmapped ``train.sweep`` calls
-  (every float hyperparameter traced), one per width bucket: the members are grouped by width
-  into buckets of up to 16, 32, 48 and 64 hidden units and each bucket trains ``MODEL.narrow(b)``
-  on the first ``b`` units' parameters (``lessonlib._buckets``; the same runs, the width still a
-  mask inside a bucket);
+- one population: ``search.train_to`` on 64 stacked initializations (every float hyperparameter
+  traced): the members are grouped by width into buckets of up to 16, 32, 48 and 64 hidden units
+  and each bucket is a vmapped run of ``MODEL.narrow(b)`` on the first ``b`` units' parameters
+  (``lessonlib._buckets``; the same runs, the width still a mask inside a bucket), all buckets
+  ONE compiled program that each core runs on half the rows of every bucket;
 - 64 ``train.fit`` calls one after another with the same masked model (compiled once);
 - 64 ``train.fit`` calls with a model built for each width (``models.mlp([64, w, 10])``): what a
   loop without the mask costs, a compilation for every new width included;
@@ -20,17 +20,18 @@ after every epoch. They run as
 Every side trains the same number of epochs (``EPOCHS``, fewer than the chapter's 27 so that the
 eager side stays short); every epoch is the same work, so the ratios carry over.
 
-Where the population's time goes (a profile on 2 shared cores, 2026-12): the 64 widths fall into
-buckets of 16, 32, 48 and 64 units holding 20, 19, 11 and 14 members, so the hidden layer computes
-57 % of the units a full-width population computes (one wide ``x @ [W1_1 ... W1_K]`` product per
-bucket, since the members share their batches). Most of the time is still matrix products, about
-30 % of it the evaluation of both splits after every epoch; each bucket adds a call's host work
-(cutting its members' corners, one dispatch, writing them back), about 35 ms for the four against
-about 20 ms for one full-width call (the compute per epoch falls less than the units computed:
-narrow buckets make smaller, less efficient products, and each bucket pays the per-step cost of
-its own program). Against one full-width call (``models.Model`` without the
-``narrow`` hook) the population's CPU time falls to about 0.75, its wall time to about 0.8 of it.
-Batching saves overhead, not arithmetic, and the buckets save arithmetic: the fits baseline
+Where the population's time goes (a profile of the one-program population on 2 shared cores,
+2026-12): the 64 widths fall into buckets of 16, 32, 48 and 64 units holding 20, 19, 11 and 14
+members, so the hidden layer computes 57 % of the units a full-width population computes (one wide
+``x @ [W1_1 ... W1_K]`` product per bucket, since the members share their batches). About 65 % of
+the time is the 80 SGD steps (the wide first-layer products and their gradients the largest
+share, ~300 small operations a step in all), about 35 % the evaluation of both splits after every
+epoch. Three things there are slow for their arithmetic on XLA:CPU: the per-member second-layer
+weight gradients (batched ``(K, b, 64) @ (K, 64, 10)`` products, which run as plain batched dots
+at about 1 GFLOP/s, ~10 % of the time), the transposes from the wide first-layer product to the
+per-member layout (~7 %) and the log-softmax reductions over 10 classes (~10 %); a formulation of
+the population that keeps the hidden units in the wide layout throughout would remove the first
+two. Batching saves overhead, not arithmetic, and the buckets save arithmetic: the fits baseline
 computes all 64 units of every member, as a loop over ``fit`` with the masked model does.
 """
 
