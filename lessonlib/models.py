@@ -29,6 +29,11 @@ class Model(NamedTuple):
     # Optional: apply that also returns every hidden layer's output, for ``layer_stats``:
     # forward(params, state, x, *, key, train, hp, offsets) -> (output, new_state, hidden)
     forward: Callable | None = None
+    # Optional, for a model whose hidden width is a mask (``mlp(masked_width=True)``):
+    # narrow(units) -> the same model computing only the first ``units`` units of each hidden
+    # layer; its params, state and optimizer state are the leading corners of this model's
+    # (``corner``), and it equals this model whenever ``hp["width"] <= units``.
+    narrow: Callable[[int], Model] | None = None
 
 
 # --------------------------------------------------------------------------- initializers
@@ -141,11 +146,26 @@ def mlp(
       ``sizes[i]`` share one parameter shape and a whole population of widths is one vmapped run.
       The masked units get zero gradients; the network equals the narrow one whose weights are the
       first ``width`` columns (and rows) of these. Note that the init's fan is the full width.
+    - With ``masked_width=True`` the model also has ``narrow(units)``: the same network computing
+      only the first ``min(units, sizes[i])`` units of hidden layer ``i`` (dropout still draws its
+      noise at the full width, so the masks agree). For ``hp["width"] <= units`` it computes what
+      this model computes from the leading corners of its parameters, ``corner(params, shapes)``:
+      ``W_i[:n_{i-1}, :n_i]``, ``b_i[:n_i]``, ... (the units it drops are multiplied by 0 here).
+      A population of widths trained in buckets of ``narrow`` models skips the arithmetic of
+      those units (``search.train_to``). ``narrow(units).init`` draws a narrow network afresh; the
+      same object is returned for the same units (one compiled run each).
 
     >>> m = mlp([4, 16, 3], masked_width=True)
     >>> params, state = m.init(jax.random.key(0))
     >>> m.apply(params, state, jnp.ones((2, 4)), hp={"width": 5.0})[0].shape
     (2, 3)
+    >>> n = m.narrow(8)
+    >>> small = corner(params, jax.eval_shape(n.init, jax.random.key(0))[0])
+    >>> small["dense"][0]["w"].shape, small["dense"][1]["w"].shape
+    ((4, 8), (8, 3))
+    >>> x, h = jnp.ones((2, 4)), {"width": 5.0}
+    >>> bool(jnp.allclose(n.apply(small, {}, x, hp=h)[0], m.apply(params, {}, x, hp=h)[0]))
+    True
 
     The model has a ``forward`` as well as ``apply`` (see ``layer_stats``): it also returns the
     output ``h_i`` of every hidden layer (after activation, BN and dropout), and adds
@@ -162,6 +182,33 @@ def mlp(
         ck.one_of("init", init, sorted(KINDS))
     draw = init if callable(init) else partial(variance_scaling, kind=init)
     fns = [layers.ACTIVATIONS[name] for name in names]
+    built: dict[tuple[int, ...], Model] = {}  # hidden widths -> model (narrow ones on demand)
+
+    def narrow(units: int) -> Model:
+        units = ck.positive_int("units", units)
+        hidden = tuple(min(units, s) for s in sizes[1:-1])
+        if hidden not in built:
+            built[hidden] = _mlp(
+                [sizes[0], *hidden, sizes[-1]],
+                sizes,
+                activation,
+                fns,
+                dropout,
+                batch_norm,
+                draw,
+                masked_width,
+            )
+        return built[hidden]
+
+    full = _mlp(sizes, sizes, activation, fns, dropout, batch_norm, draw, masked_width)
+    if masked_width:
+        full = full._replace(narrow=narrow)
+    built[tuple(sizes[1:-1])] = full
+    return full
+
+
+def _mlp(sizes, full_sizes, activation, fns, dropout, batch_norm, draw, masked_width) -> Model:
+    """``mlp``'s model with layer widths ``sizes``; dropout draws its noise at ``full_sizes``."""
     n_hidden = len(sizes) - 2
 
     def act(x, hp):
@@ -205,7 +252,9 @@ def mlp(
                 x = x * (units < hp["width"]).astype(x.dtype)[None, :]
             if dropout:
                 k = None if key is None else jax.random.fold_in(key, i)
-                x = layers.dropout(x, hp["dropout"], key=k, train=train)
+                n, pad = x.shape[-1], full_sizes[i + 1] - x.shape[-1]  # pad: a narrowed model
+                x = jnp.pad(x, ((0, 0), (0, pad))) if pad else x
+                x = layers.dropout(x, hp["dropout"], key=k, train=train)[:, :n]
             if offsets is not None:
                 x = x + offsets[i]
             hidden.append(x)
@@ -216,6 +265,17 @@ def mlp(
         return out, new_state
 
     return Model(init_fn, apply, "xent", forward)
+
+
+def corner(tree, shapes):
+    """Every array of ``tree`` cut to its leading corner of the shape of the matching leaf of
+    ``shapes`` (arrays or ``jax.ShapeDtypeStruct``): ``x[:s_0, :s_1, ...]``. The parameters of
+    ``model.narrow(units)`` are ``corner(params, narrow_shapes)``.
+
+    >>> corner({"w": jnp.arange(6.0).reshape(2, 3)}, {"w": jnp.zeros((2, 2))})["w"].tolist()
+    [[0.0, 1.0], [3.0, 4.0]]
+    """
+    return jax.tree.map(lambda x, s: x[tuple(slice(0, n) for n in jnp.shape(s))], tree, shapes)
 
 
 def _bn(params, state, i, x, train, hp):

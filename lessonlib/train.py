@@ -549,8 +549,8 @@ def sweep(
     if len(outs) == 1:
         params, state, history, opt_state, stop = outs[0]
     else:
-        params, state, history, opt_state, stop = jax.tree.map(
-            lambda *xs: jnp.concatenate(xs)[:k], *outs
+        params, state, history, opt_state, stop = jax.tree.map(  # joined on the host
+            lambda *xs: jnp.asarray(np.concatenate(xs)[:k]), *outs
         )
     run = _as_run(params, state, history, opt_state, stop)
     _warn_divergence(run.history, hp)
@@ -602,16 +602,19 @@ def _is_key_array(key) -> bool:
 
 def _chunk_rows(tree, k: int, n: int) -> list:
     """``tree`` (leaves with a leading axis ``k``) cut like ``_chunk_hp``: ``n`` equal chunks,
-    the last padded by repeating its last row."""
+    the last padded by repeating its last row. Cut on the host (several chunks: a CPU), where
+    an index costs no dispatch; an array of keys is indexed as a jax array."""
     if n == 1:
         return [tree]
     size = -(-k // n)
+    rows = np.minimum(np.arange(size * n), k - 1).reshape(n, size)
 
-    def pad(x):
-        return jnp.concatenate([x, jnp.repeat(x[-1:], size * n - k, axis=0)])
+    def cut(x, r):
+        if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+            return x[jnp.asarray(r)]
+        return np.asarray(x)[r]
 
-    padded = jax.tree.map(pad, tree)
-    return [jax.tree.map(lambda x, i=i: x[i * size : (i + 1) * size], padded) for i in range(n)]
+    return [jax.tree.map(lambda x, r=r: cut(x, r), tree) for r in rows]
 
 
 def diverged_at(history: Mapping[str, np.ndarray]) -> np.ndarray:

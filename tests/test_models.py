@@ -207,6 +207,45 @@ def test_masked_width_equals_the_narrow_network(width):
     assert not np.any(np.asarray(grads["dense"][2]["w"][width:, :]))
 
 
+@pytest.mark.parametrize(
+    "kwargs", [{}, {"dropout": True}, {"batch_norm": "before"}, {"batch_norm": "after"}]
+)
+def test_narrow_computes_the_masked_model_from_the_leading_corners(kwargs):
+    """``narrow(units)`` on ``corner(params)`` = the masked full model while width <= units, in
+    training mode too (same dropout masks, same batch-norm statistics of the used units)."""
+    wide = models.mlp([4, 16, 12, 3], masked_width=True, **kwargs)
+    params, state = wide.init(jax.random.key(0))
+    if "b" in params["dense"][0]:  # nonzero biases of the masked units too
+        params["dense"][0]["b"] = jnp.linspace(-1.0, 1.0, 16)
+    narrow = wide.narrow(8)
+    assert wide.narrow(8) is narrow and wide.narrow(99) is wide  # one object: one compilation
+    shapes = jax.eval_shape(narrow.init, jax.random.key(0))
+    small, small_state = models.corner((params, state), shapes)
+    assert small["dense"][0]["w"].shape == (4, 8) and small["dense"][1]["w"].shape == (8, 8)
+    assert small["dense"][2]["w"].shape == (8, 3)
+    x = jax.random.normal(jax.random.key(1), (6, 4))
+    hp = {"width": jnp.float32(5.5)} | (
+        {"dropout": jnp.float32(0.5)} if "dropout" in kwargs else {}
+    )
+    for train in (False, True):
+        key = jax.random.key(2)
+        out_w, st_w = wide.apply(params, state, x, key=key, train=train, hp=hp)
+        out_n, st_n = narrow.apply(small, small_state, x, key=key, train=train, hp=hp)
+        np.testing.assert_allclose(out_n, out_w, rtol=1e-5, atol=1e-6)
+        for a, b in zip(jax.tree.leaves(st_n), jax.tree.leaves(st_w), strict=True):
+            np.testing.assert_allclose(a, b[: a.shape[0]], rtol=1e-5, atol=1e-6)
+    if kwargs.get("dropout"):  # the dropout mask is drawn at the full width, then cut
+        plain = models.mlp([4, 8, 8, 3], masked_width=True, dropout=True)
+        out_p, _ = plain.apply(small, {}, x, key=key, train=True, hp=hp)
+        assert not np.allclose(out_p, out_n)  # a narrow mlp of its own draws other masks
+
+
+def test_narrow_is_only_on_masked_models():
+    assert models.mlp([4, 8, 2]).narrow is None
+    with pytest.raises(ValueError, match="units"):
+        models.mlp([4, 8, 2], masked_width=True).narrow(0)
+
+
 def test_masked_width_is_traced():
     model = models.mlp([4, 8, 2], masked_width=True)
     params, _ = model.init(jax.random.key(0))

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from lessonlib import data, models, search, train
+from lessonlib import _buckets, data, models, optim, regularization, search, train
 
 N = 20_000
 
@@ -173,6 +173,96 @@ def test_train_to_resumes_and_take_keeps_rows(small):
     )
     with pytest.raises(ValueError, match="epochs"):
         search.train_to(small, resumed, 6)  # already there
+
+
+def momentum(hp):
+    return optim.sgd(hp["lr"], momentum=0.9)
+
+
+def l2(params, hp):
+    return regularization.l2_penalty(params, hp["lam"])
+
+
+@pytest.fixture(scope="module")
+def wide():
+    """A masked MLP wide enough for three buckets (16, 32, 48 units), with dropout, momentum and
+    an L2 penalty (which shrinks a member's masked units only where they are computed)."""
+    ds = data.toy_2d("moons", 160, seed=0, noise=0.2)
+    ds = search.validation_split(ds, 40, key=jax.random.key(9))
+    model = models.mlp([2, 48, 2], masked_width=True, dropout=True)
+    return search.Setup(
+        model, ds, batch_size=20, hp={"dropout": 0.1}, optimizer=momentum, penalty=l2
+    )
+
+
+def _count_sweeps(monkeypatch):
+    calls = []
+    real = train.sweep
+
+    def counting(model, *args, **kwargs):
+        calls.append(jax.eval_shape(model.init, jax.random.key(0))[0]["dense"][0]["w"].shape[1])
+        return real(model, *args, **kwargs)
+
+    monkeypatch.setattr(train, "sweep", counting)
+    real_chunks = _buckets._run_chunks
+
+    def counting_buckets(statics, chunks, *args):  # one program: the units of every bucket
+        calls.append([part[0]["dense"][0]["w"].shape[-1] for part in chunks[0]])
+        return real_chunks(statics, chunks, *args)
+
+    monkeypatch.setattr(_buckets, "_run_chunks", counting_buckets)
+    return calls
+
+
+def test_bucketed_population_equals_the_full_width_one(wide, monkeypatch):
+    """Buckets change no output: histories and the used units' parameters equal those of one
+    full-width call (a model without the ``narrow`` hook), through take, resume and stack."""
+    widths = np.tile(np.array([3, 9, 15, 20, 27, 31, 40, 47], np.float32), 3)
+    k = len(widths)
+    hp = {
+        "lr": np.geomspace(0.02, 0.3, k).astype(np.float32),
+        "lam": np.geomspace(1e-4, 3e-2, k).astype(np.float32)[::-1].copy(),
+        "width": widths,
+    }
+    plain = wide._replace(model=models.Model(wide.model.init, wide.model.apply, "xent"))
+    calls = _count_sweeps(monkeypatch)
+    search.train_to(wide, search.population(wide, hp, key=jax.random.key(0)), 1)
+    assert calls == [48]  # fewer than MIN_POPULATION rows: one full-width call
+    calls.clear()
+    monkeypatch.setattr(_buckets, "MIN_POPULATION", 2)
+    pops = {}
+    for name, setup in (("buckets", wide), ("plain", plain)):
+        halves = [
+            search.population(setup, {n: v[i::2] for n, v in hp.items()}, key=jax.random.key(i))
+            for i in (0, 1)
+        ]
+        pop = search.train_to(setup, search.stack(halves), 2)  # a key per row
+        kept = search.take(pop, [5, 0, 22, 13, 7, 18, 2, 9, 11, 20])  # rows from every bucket
+        pops[name] = (pop, search.train_to(setup, kept, 4))
+    # rung 1: buckets of 16, 32 and 48 units (9, 9, 6 rows), one program; rung 2: fewer than 8
+    # rows each join the next wider bucket; the plain model: one full-width call per rung
+    assert calls == [[16, 32, 48], [32, 48], 48, 48]  # the hidden units each call computes
+    for got, want in zip(pops["buckets"], pops["plain"], strict=True):
+        for name in ("train_loss", "test_loss", "train_acc", "test_acc"):
+            np.testing.assert_allclose(got.history[name], want.history[name], rtol=1e-5)
+        assert got.ids.tolist() == want.ids.tolist() and got.epochs == want.epochs
+        for i, w in enumerate(got.hp["width"].astype(int)):
+            d, e = got.params["dense"], want.params["dense"]
+            for a, b in (
+                (d[0]["w"][i][:, :w], e[0]["w"][i][:, :w]),
+                (d[0]["b"][i][:w], e[0]["b"][i][:w]),
+                (d[1]["w"][i][:w], e[1]["w"][i][:w]),
+                (d[1]["b"][i], e[1]["b"][i]),
+            ):
+                np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+        # the full-width shapes are kept, and in the widest bucket (48 = all units) even the
+        # norm of the unused units' weights, which a narrower bucket does not compute
+        assert got.params["dense"][0]["w"].shape == want.params["dense"][0]["w"].shape
+        full = got.hp["width"] > 32
+        np.testing.assert_allclose(
+            got.history["w_norm"][full], want.history["w_norm"][full], rtol=1e-5
+        )
+        assert not np.allclose(got.history["w_norm"], want.history["w_norm"], rtol=1e-5)
 
 
 def test_scores_negate_losses(small):

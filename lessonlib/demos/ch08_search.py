@@ -30,7 +30,7 @@ import jax
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from lessonlib import data, models, regularization, search, viz
+from lessonlib import _buckets, data, models, regularization, search, viz
 from lessonlib.search import Choice, IntUniform, LogUniform
 
 # --------------------------------------------------------------------------- the study notes' script
@@ -431,8 +431,10 @@ def tpe_importances(study) -> dict[str, float]:
 
 
 # The code behind the stored results: the notebook's cache keys hash its source (with the core
-# modules'), so editing any of it recomputes them; editing the panel below does not.
+# modules'), so editing any of it recomputes them; editing the panel below does not. The width
+# buckets (``_buckets``) train every population of 32 configurations or more.
 COMPUTE = (
+    _buckets,
     search_data,
     search_setup,
     l2,

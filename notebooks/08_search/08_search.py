@@ -757,7 +757,10 @@ print(
 # $$h = \operatorname{relu}(x W_1 + b_1) \odot m, \qquad \text{logits} = h W_2 + b_2 .$$
 # The masked units output 0, so they get zero gradients and never change, and the network is
 # exactly the $w$-unit network whose weights are the first $w$ columns of $W_1$, $b_1$ and the first
-# $w$ rows of $W_2$. Checked for $w = 13$:
+# $w$ rows of $W_2$. Checked for $w = 13$. `search.train_to` builds on it: it groups a population
+# of 32 or more by width into buckets (widths up to 16, 32, 48, 64) and trains each bucket on those
+# first columns only (`demo.MODEL.narrow(b)`): the same runs, fewer units computed (share printed
+# below for 64 random widths; smaller populations stay one call, where buckets would not pay).
 
 # %%
 wide_params, _ = init(jax.random.key(3))
@@ -775,6 +778,12 @@ masked_out, _ = jax.jit(demo.MODEL.apply)(wide_params, {}, x_check, hp={"width":
 narrow_out, _ = jax.jit(narrow.apply)(narrow_params, {}, x_check)
 print("max |masked - narrow| =", float(jnp.max(jnp.abs(masked_out - narrow_out))))
 assert jnp.allclose(masked_out, narrow_out, rtol=1e-5, atol=1e-5)
+widths_64 = search.sample(demo.SPACE, key=jax.random.key(0), n=64)["width"]
+groups = search.buckets(widths_64)
+computed = sum(b * len(rows) for b, rows in groups) / (demo.SIZES[1] * len(widths_64))
+print(f"64 random widths, buckets (units, rows): {[(b, len(r)) for b, r in groups]}")
+print(f"hidden units computed in buckets: {computed:.0%} of {demo.SIZES[1]} per configuration")
+assert computed < 1
 
 # %% [markdown]
 # ## 9 · Successive halving and Hyperband (Li et al. 2017)
@@ -1009,7 +1018,8 @@ print(f"the leading method differs between seeds at {changed:.0%} of the budgets
 # - **One model object.** Compiled runs are cached per model object: create `models.mlp(...)` once
 #   (`demo.MODEL`), not once per search, or every population compiles again.
 # - **New population sizes compile.** Every distinct (K, epochs) pair is a new program — successive
-#   halving and Hyperband compile one per rung shape the first time; later runs reuse them.
+#   halving and Hyperband compile one per rung shape the first time; later runs reuse them. With
+#   the width searched, each width bucket of a population of 32 or more is one more program.
 # - **Common random numbers.** A population shares one training key (same batches for every
 #   configuration), which makes comparisons fairer; `search.stack` gives each seed its own.
 # - **Masked width and init.** The masked units' weights are initialized for the full width: the
