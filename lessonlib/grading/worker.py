@@ -111,9 +111,11 @@ def _error(e: BaseException) -> str:
     return f"{type(e).__name__}: {e}"[:500]
 
 
-# Display-only modules: the chapters import them at the top, but grading runs only definitions and
-# answers, which rarely draw. They load on first attribute access instead (about 0.6 s saved).
-LAZY_MODULES = frozenset({"lessonlib.viz", "ipywidgets", "matplotlib.pyplot"})
+# Display-only modules, and heavy ones a chapter's demos use (chapter 05 integrates SELU's moments
+# with scipy.integrate, about 0.7 s to import): the chapters import them at the top, but grading
+# runs only definitions and answers, which rarely draw or integrate. They load on first attribute
+# access instead (``import m`` and ``from pkg import m``; ``from m import name`` loads m at once).
+LAZY_MODULES = frozenset({"lessonlib.viz", "ipywidgets", "matplotlib.pyplot", "scipy.integrate"})
 
 
 class _LazyFinder:
