@@ -84,6 +84,40 @@ def test_library_variance_scaling_passes():
     assert evaluate(get("05.variance_scaling"), _draw(_right_std), hidden=True).passed
 
 
+def test_normal_cdf_matches_scipy():
+    from scipy import stats
+
+    z = np.concatenate([np.linspace(-9, 9, 2001), [0.0, -1e-9, 1e-9, 40.0, -40.0]])
+    np.testing.assert_allclose(ch05._normal_cdf(z), stats.norm.cdf(z), rtol=2e-7, atol=1e-12)
+
+
+@pytest.mark.parametrize("drawn", ["normal", "truncated_normal", "uniform", "laplace"])
+@pytest.mark.parametrize("against", ch05.DISTRIBUTIONS)
+def test_ks_distance_matches_scipy_kstest(drawn, against):
+    """The judge's Kolmogorov-Smirnov distance is scipy.stats.kstest's statistic, both for draws
+    of the right distribution and for draws of another (the distances a mistake produces)."""
+    from scipy import stats
+
+    rng = np.random.default_rng(5)
+    var = 2.0 / 300
+    sd = math.sqrt(var)
+    sample = {
+        "normal": lambda: rng.normal(0, sd, 20_000),
+        "truncated_normal": lambda: stats.truncnorm(-2, 2, scale=sd / ch05.TRUNCATED_STD).rvs(
+            20_000, random_state=rng
+        ),
+        "uniform": lambda: rng.uniform(-math.sqrt(3) * sd, math.sqrt(3) * sd, 20_000),
+        "laplace": lambda: rng.laplace(0, sd / math.sqrt(2), 20_000),
+    }[drawn]()
+    cdf = {
+        "normal": stats.norm(scale=sd).cdf,
+        "truncated_normal": stats.truncnorm(-2, 2, scale=sd / ch05.TRUNCATED_STD).cdf,
+        "uniform": stats.uniform(loc=-math.sqrt(3) * sd, scale=2 * math.sqrt(3) * sd).cdf,
+    }[against]
+    want = stats.kstest(sample, cdf).statistic
+    assert ch05._ks(sample, against, var) == pytest.approx(want, abs=1e-6)
+
+
 @pytest.mark.parametrize(
     "wrong, phrase",
     [

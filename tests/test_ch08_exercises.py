@@ -233,3 +233,32 @@ def test_right_interval_written_by_hand_passes():
         return (g.mean() - q * se, g.mean() + q * se)
 
     assert evaluate(get("08.gain_interval"), gain_interval, hidden=True).passed
+
+
+# --------------------------------------------------------------------------- scipy-free statistics
+
+
+def test_quantiles_match_scipy():
+    for p in (0.5, 0.55, 0.9, 0.95, 0.975, 0.995, 0.9999, 0.05, 0.001):
+        assert ch08._norm_ppf(p) == pytest.approx(stats.norm.ppf(p), rel=1e-9, abs=1e-12)
+        for df in (1, 2, 3, 4, 5, 7, 8, 12, 29, 30, 101):
+            assert ch08._t_ppf(p, df) == pytest.approx(stats.t.ppf(p, df), rel=1e-9, abs=1e-12)
+
+
+def test_ks_critical_distance_is_scipys():
+    assert ch08.KS_CRITICAL_N == pytest.approx(stats.kstwo.isf(ch08.KS_LEVEL, ch08.N), rel=1e-12)
+    assert ch08._ks_critical(500) == pytest.approx(stats.kstwo.isf(ch08.KS_LEVEL, 500))
+
+
+@pytest.mark.parametrize("n", [ch08.N, 500])
+def test_ks_verdict_matches_scipy_kstest(n):
+    """The judge's KS verdict is scipy.stats.kstest's p-value > KS_LEVEL, also near the edge."""
+    rng = np.random.default_rng(8)
+    d_crit = stats.kstwo.isf(ch08.KS_LEVEL, n)
+    for bend in (0.0, 0.5, 0.9, 1.0, 1.1, 1.5):  # power-law bends of U(0, 1) around the edge
+        for seed in range(3):
+            u = np.random.default_rng((seed, n)).uniform(size=n)
+            x = 2.0 + 3.0 * u ** (1 + bend * 3 * d_crit)
+            want = stats.kstest(x, stats.uniform(2.0, 3.0).cdf).pvalue > ch08.KS_LEVEL
+            assert ch08._ks_ok(x, 2.0, 5.0) == want
+    assert not ch08._ks_ok(rng.uniform(2, 5, n) ** 1.2, 2.0, 5.0)

@@ -20,6 +20,7 @@ In a notebook::
 
 from __future__ import annotations
 
+import copy
 import importlib
 import inspect
 import re
@@ -259,15 +260,39 @@ def expected_outcome(exercise: Exercise, case: Case) -> Outcome:
 
     For a ``kind="value"`` exercise the reference is the expected value itself, or a function of no
     arguments that computes it.
+
+    A result is remembered for this exercise and case object (a copy is returned each time): a
+    judge asks for it several times per case (``default_verdict``, then its own feedback), and
+    the grader once more when it rehearses the judges, so the reference runs once per process.
+    An error is not remembered (it may come from a reference not prepared yet).
     """
     if exercise.reference is None:
         raise ValueError(f"{exercise.id} has no reference implementation")
+    key = (id(exercise), id(case))
+    with _EXPECTED_LOCK:
+        hit = _EXPECTED.get(key)
+    if hit is not None and hit[0] is exercise and hit[1] is case:
+        return copy.deepcopy(hit[2])
     if exercise.kind == "value" and callable(exercise.reference):
         try:
-            return Outcome(value=to_plain(exercise.reference()))
+            outcome = Outcome(value=to_plain(exercise.reference()))
         except Exception as e:
             return Outcome(error=f"{type(e).__name__}: {e}")
-    return run_case(exercise, exercise.reference, case)
+    else:
+        outcome = run_case(exercise, exercise.reference, case)
+    if outcome.error is None:
+        with _EXPECTED_LOCK:
+            while len(_EXPECTED) >= _EXPECTED_MAX:  # tests build many exercises: stay bounded
+                del _EXPECTED[next(iter(_EXPECTED))]
+            _EXPECTED[key] = (exercise, case, copy.deepcopy(outcome))
+    return outcome
+
+
+# (id(exercise), id(case)) -> (exercise, case, outcome); the objects are kept so an id is never
+# reused for another exercise or case while its entry lives.
+_EXPECTED: dict[tuple[int, int], tuple[Exercise, Case, Outcome]] = {}
+_EXPECTED_LOCK = threading.Lock()
+_EXPECTED_MAX = 4096
 
 
 def judge_case(exercise: Exercise, case: Case, outcome: Outcome) -> str | None:

@@ -92,22 +92,42 @@ def _probe_draws(fn, *args, key, **kwargs):
     }
 
 
-def _cdf(distribution: str, var: float) -> Callable:
-    from scipy import stats
+def _normal_cdf(z: np.ndarray) -> np.ndarray:
+    """Phi(z), the standard normal CDF, as 1 - erfc(z / sqrt 2) / 2 with the Chebyshev fit of
+    erfc in Numerical Recipes (2nd ed., section 6.2, ``erfcc``): fractional error below 1.2e-7
+    everywhere, far under the test's resolution (its critical distance is 1.95 / sqrt(n) > 1e-3
+    here). Written in numpy so the judge needs neither scipy.stats (about 2.5 s to import) nor
+    a compiled program; ``tests/test_ch05_exercises.py`` checks it against scipy."""
+    x = np.abs(np.asarray(z, np.float64)) / math.sqrt(2.0)
+    t = 1.0 / (1.0 + 0.5 * x)
+    poly = -0.82215223 + t * 0.17087277
+    for c in (1.48851587, -1.13520398, 0.27886807, -0.18628806, 0.09678418, 0.37409196):
+        poly = c + t * poly
+    erfc = t * np.exp(-x * x - 1.26551223 + t * (1.00002368 + t * poly))
+    return np.where(np.asarray(z) >= 0, 1.0 - erfc / 2, erfc / 2)
 
+
+def _cdf(distribution: str, var: float) -> Callable[[np.ndarray], np.ndarray]:
+    """The CDF of the weights' distribution with variance ``var`` (zero mean)."""
     sd = math.sqrt(var)
     if distribution == "normal":
-        return stats.norm(scale=sd).cdf
-    if distribution == "truncated_normal":
-        return stats.truncnorm(-2, 2, scale=sd / TRUNCATED_STD).cdf
+        return lambda x: _normal_cdf(x / sd)
+    if distribution == "truncated_normal":  # N(0, s^2) cut to [-2s, 2s], s = sd / TRUNCATED_STD
+        s = sd / TRUNCATED_STD
+        lo, mass = _normal_cdf(-2.0), _normal_cdf(2.0) - _normal_cdf(-2.0)
+        return lambda x: np.clip((_normal_cdf(np.clip(x / s, -2, 2)) - lo) / mass, 0.0, 1.0)
     a = math.sqrt(3) * sd
-    return stats.uniform(loc=-a, scale=2 * a).cdf
+    return lambda x: np.clip((x + a) / (2 * a), 0.0, 1.0)
 
 
 def _ks(sample: np.ndarray, distribution: str, var: float) -> float:
-    from scipy import stats
-
-    return float(stats.kstest(sample, _cdf(distribution, var)).statistic)
+    """The one-sample Kolmogorov-Smirnov distance sup |F_n(x) - F(x)| (``scipy.stats.kstest``'s
+    statistic): at the i-th smallest draw, F_n jumps from (i-1)/n to i/n."""
+    x = np.sort(np.asarray(sample, np.float64).ravel())
+    n = x.size
+    f = _cdf(distribution, var)(x)
+    i = np.arange(1, n + 1, dtype=np.float64)
+    return float(max(np.max(i / n - f), np.max(f - (i - 1) / n)))
 
 
 def _variance_mistakes(fan_in, fan_out, scale, mode, distribution) -> dict[str, float]:

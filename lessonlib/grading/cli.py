@@ -169,15 +169,6 @@ def cmd_release(args: argparse.Namespace) -> int:
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
-    from .gradebook import attempts_path, best_scores, log_attempt
-    from .grader import (
-        build_job,
-        grade_notebook,
-        prepare_judges,
-        read_submission,
-        warm_compile_cache,
-    )
-    from .references import ReferenceStore
     from .sandbox import Sandbox
 
     root = Path(args.course)
@@ -188,10 +179,25 @@ def cmd_grade(args: argparse.Namespace) -> int:
     else:
         chapter = resolve_chapter(target, root)
         path = Path(args.workspace or root / "workspace") / chapter.name / f"{chapter.name}.ipynb"
-    nb = read_submission(path)  # UsageError (exit 2) if missing or unreadable
+    if not path.exists():  # read_submission says so too, but before any sandbox starts
+        raise UsageError(f"no notebook at {path}")
     cache, limits, isolation = _compile_cache(args), _limits(args), _isolation(args)
     hide = [root, path.parent]
     with Sandbox(limits=limits, hide=hide, compile_cache=cache, mode=isolation) as sandbox:
+        marker = sandbox.warm_marker(chapter.name, chapter.source_path.read_bytes())
+        if marker is None or marker.exists():  # else the solutions run first, filling the cache
+            sandbox.start_early()  # Python and JAX start there while this process reads and builds
+        from .gradebook import attempts_path, best_scores, log_attempt
+        from .grader import (
+            build_job,
+            grade_notebook,
+            prepare_judges,
+            read_submission,
+            warm_compile_cache,
+        )
+        from .references import ReferenceStore
+
+        nb = read_submission(path)  # UsageError (exit 2) if unreadable
         job = build_job(chapter, nb, mode=args.cells)  # before the judges' thread (_AST_LOCK)
         judges = threading.Thread(  # the trusted answers, loaded or computed while the sandbox runs
             target=prepare_judges,

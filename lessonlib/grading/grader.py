@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import ast
-import hashlib
 import inspect
 import shutil
 import textwrap
@@ -360,12 +359,8 @@ def warm_compile_cache(
     in a thread only then: see ``_AST_LOCK``).
     """
     cache = sandbox.compile_cache
-    if cache is None:
-        return False
-    source = chapter.source_path.read_bytes()
-    digest = hashlib.sha256(source + sandbox.runtime_digest().encode()).hexdigest()[:16]
-    marker = cache / f".warm-{chapter.name}-{digest}"
-    if marker.exists():
+    marker = sandbox.warm_marker(chapter.name, chapter.source_path.read_bytes())
+    if cache is None or marker is None or marker.exists():
         return False
     try:
         if cache.is_dir() and sum(p.stat().st_size for p in cache.iterdir()) > MAX_CACHE_BYTES:

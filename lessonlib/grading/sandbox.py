@@ -307,8 +307,10 @@ class Sandbox:
             if self.mode in ("root-namespaces", "user-namespaces")
             else sys.executable
         )
+        self._early: tuple[Path, subprocess.Popen, float] | None = None  # see start_early
 
     def close(self) -> None:
+        self._drop_early()
         shutil.rmtree(self.base, ignore_errors=True)
 
     def __enter__(self) -> Sandbox:
@@ -459,6 +461,63 @@ class Sandbox:
         env = f"{library_digest()}|{sorted(self._env().items())}"
         return hashlib.sha256(env.encode()).hexdigest()[:16]
 
+    def warm_marker(self, name: str, source: bytes) -> Path | None:
+        """The compile cache's marker for a chapter ``name`` with source notebook bytes
+        ``source``: present once its solutions ran with write access (``grader.
+        warm_compile_cache``) under this library, JAX and environment. None without a cache."""
+        if self.compile_cache is None:
+            return None
+        digest = hashlib.sha256(source + self.runtime_digest().encode()).hexdigest()[:16]
+        return self.compile_cache / f".warm-{name}-{digest}"
+
+    def start_early(self) -> bool:
+        """Launch the next ``run_job``'s process now, before its job is built: Python, JAX and
+        lessonlib start (about 1.5 s) while the grader builds the job and prepares its judges,
+        and the process then waits for the job (``worker._await``). Its scratch folder and its
+        private copy of the compile cache are made now, so call it once the cache is filled (not
+        for a ``save_cache`` run, which starts its own). False (and nothing started) when it
+        cannot start; ``run_job`` then launches as usual and reports why it cannot."""
+        if self._early is not None:
+            return True
+        scratch = self.new_scratch()
+        try:
+            if self.compile_cache is not None:
+                self._copy_cache(self.compile_cache, scratch / "xla-cache")
+            out = scratch / "out-1"
+            out.mkdir()
+            self._own(out)
+            plan: dict[str, Any] = {"out": out.name, "await": "go-1.json"}
+            if self.compile_cache is not None:
+                plan["xla_cache"] = {"dir": "xla-cache", "write": False}
+            with open(scratch / "plan-1.json", "w", encoding="utf-8") as f:
+                json.dump(plan, f)
+            os.chmod(scratch / "plan-1.json", 0o644)
+            os.chmod(scratch, 0o700)
+            self._own(scratch)
+            cmd, cwd = self._command(scratch, "plan-1.json")
+            with (
+                open(scratch / "stdout-1", "wb") as so,
+                open(scratch / "stderr-1", "wb") as se,
+            ):
+                proc = self._popen(cmd, cwd, so, se)
+        except (OSError, SandboxError):
+            self._remove_scratch(scratch)
+            return False
+        self._early = (scratch, proc, time.monotonic())
+        return True
+
+    def _drop_early(self) -> None:
+        if self._early is not None:
+            scratch, proc, _ = self._early
+            self._early = None
+            _kill(proc)
+            self._remove_scratch(scratch)
+
+    @staticmethod
+    def _remove_scratch(scratch: Path) -> None:
+        shutil.rmtree(scratch, ignore_errors=True)
+        shutil.rmtree(scratch.parent / (scratch.name + "-ns"), ignore_errors=True)
+
     def run_job(
         self, job: dict, arrays: dict[str, np.ndarray], *, save_cache: bool = False
     ) -> JobResult:
@@ -466,9 +525,13 @@ class Sandbox:
         has a result, crashed or ran out of time.
 
         With a ``compile_cache``, the job starts from a private copy of it; ``save_cache=True``
-        (only for trusted jobs) copies the programs it compiled back into the cache."""
+        (only for trusted jobs) copies the programs it compiled back into the cache. A process
+        from ``start_early`` runs the job's first launch (not for ``save_cache``)."""
         lim = self.limits
-        scratch = self.new_scratch()
+        if save_cache:
+            self._drop_early()  # its copy of the cache predates this run
+        early, self._early = self._early, None
+        scratch = early[0] if early else self.new_scratch()
         try:
             with open(scratch / "job.json", "w", encoding="utf-8") as f:
                 json.dump(job, f)
@@ -476,13 +539,13 @@ class Sandbox:
                 np.savez(f, **arrays)
             for p in (scratch / "job.json", scratch / "inputs.npz"):
                 os.chmod(p, 0o644)
-            if self.compile_cache is not None:
+            if self.compile_cache is not None and early is None:
                 self._copy_cache(self.compile_cache, scratch / "xla-cache")
                 if save_cache:
                     self._own(scratch / "xla-cache")
             os.chmod(scratch, 0o700)
             self._own(scratch)
-            result = self._run(scratch, job, lim, save_cache=save_cache)
+            result = self._run(scratch, job, lim, save_cache=save_cache, early=early)
             if save_cache and self.compile_cache is not None:
                 try:
                     self._copy_cache(scratch / "xla-cache", self.compile_cache)
@@ -490,8 +553,9 @@ class Sandbox:
                     pass
             return result
         finally:
-            shutil.rmtree(scratch, ignore_errors=True)
-            shutil.rmtree(scratch.parent / (scratch.name + "-ns"), ignore_errors=True)
+            if early is not None:
+                _kill(early[1])
+            self._remove_scratch(scratch)
 
     @staticmethod
     def _copy_cache(src: Path, dest: Path) -> None:
@@ -513,7 +577,15 @@ class Sandbox:
                 f.write(data)
                 os.fchmod(f.fileno(), 0o644)
 
-    def _run(self, scratch: Path, job: dict, lim: Limits, *, save_cache: bool = False) -> JobResult:
+    def _run(
+        self,
+        scratch: Path,
+        job: dict,
+        lim: Limits,
+        *,
+        save_cache: bool = False,
+        early: tuple[Path, subprocess.Popen, float] | None = None,
+    ) -> JobResult:
         cells = list(range(len(job["cells"])))
         remaining = list(job["exercises"])
         results: dict[str, UnitResult] = {}
@@ -526,25 +598,32 @@ class Sandbox:
             run_cells = [c for c in cells if c not in skipped_cells]
             out_name = f"out-{launches}"
             out = scratch / out_name
-            out.mkdir()
-            self._own(out)
-            plan_name = f"plan-{launches}.json"
-            with open(scratch / plan_name, "w", encoding="utf-8") as f:
-                plan = {"cells": run_cells, "exercises": remaining, "out": out_name}
-                if self.compile_cache is not None:
-                    plan["xla_cache"] = {"dir": "xla-cache", "write": save_cache}
-                json.dump(plan, f)
-            os.chmod(scratch / plan_name, 0o644)
             units = ["ready"] + [f"cell-{c}" for c in run_cells] + list(remaining)
             limits = [lim.startup_timeout] + [lim.cell_timeout] * len(run_cells)
             limits += [lim.exercise_timeout] * len(remaining)
-            cmd, cwd = self._command(scratch, plan_name)
-            with (
-                open(scratch / f"stdout-{launches}", "wb") as so,
-                open(scratch / f"stderr-{launches}", "wb") as se,
-            ):
-                proc = self._popen(cmd, cwd, so, se)
-            idx, unit_start, reason = 0, time.monotonic(), None
+            if early is not None and launches == 1:  # started already: hand it its units
+                with atomic_write(scratch / "go-1.json", "w", encoding="utf-8") as f:
+                    json.dump({"cells": run_cells, "exercises": remaining}, f)
+                    os.fchmod(f.fileno(), 0o644)
+                proc, unit_start = early[1], early[2]
+            else:
+                out.mkdir()
+                self._own(out)
+                plan_name = f"plan-{launches}.json"
+                with open(scratch / plan_name, "w", encoding="utf-8") as f:
+                    plan = {"cells": run_cells, "exercises": remaining, "out": out_name}
+                    if self.compile_cache is not None:
+                        plan["xla_cache"] = {"dir": "xla-cache", "write": save_cache}
+                    json.dump(plan, f)
+                os.chmod(scratch / plan_name, 0o644)
+                cmd, cwd = self._command(scratch, plan_name)
+                with (
+                    open(scratch / f"stdout-{launches}", "wb") as so,
+                    open(scratch / f"stderr-{launches}", "wb") as se,
+                ):
+                    proc = self._popen(cmd, cwd, so, se)
+                unit_start = time.monotonic()
+            idx, reason = 0, None
             try:
                 while True:
                     while idx < len(units) and (out / f"{units[idx]}.json").exists():

@@ -44,6 +44,11 @@ def test_display_modules_load_on_first_use():
         "assert callable(viz.Panel)\n"
         "assert 'matplotlib.figure' in sys.modules\n"
         "assert ipywidgets.IntSlider(value=3).value == 3\n"
+        "from scipy import integrate\n"
+        "assert 'scipy.integrate._quadpack_py' not in sys.modules, 'integrate loaded eagerly'\n"
+        "assert abs(integrate.quad(lambda x: x * x, 0, 1)[0] - 1 / 3) < 1e-12\n"
+        "from scipy.integrate import trapezoid\n"
+        "assert trapezoid([0.0, 1.0]) == 0.5\n"
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
