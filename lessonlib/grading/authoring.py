@@ -13,7 +13,7 @@ import nbformat
 
 from lessonlib import exercises as lx
 
-from .course import check_ids, is_test_cell, nbgrader_meta
+from .course import check_ids, is_test_cell, nbgrader_meta, parse
 
 WIDGET_NAMES = {"ipywidgets", "widgets", "interact", "interactive", "display", "viz", "Panel"}
 
@@ -22,7 +22,7 @@ def _bare_expression(source: str) -> str | None:
     """The problem with the cell's last statement, if it is a bare expression other than a
     ``check(...)`` call."""
     try:
-        tree = ast.parse(source)
+        tree = parse(source)
     except SyntaxError as e:
         return f"does not parse: {e}"
     if not tree.body or not isinstance(tree.body[-1], ast.Expr):
@@ -35,7 +35,7 @@ def _bare_expression(source: str) -> str | None:
 
 def _widget_use(source: str) -> str | None:
     try:
-        tree = ast.parse(source)
+        tree = parse(source)
     except SyntaxError:
         return None
     for node in ast.walk(tree):

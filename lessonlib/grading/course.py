@@ -13,6 +13,7 @@ same): chapters are nbgrader assignments.
 from __future__ import annotations
 
 import ast
+import threading
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -60,10 +61,31 @@ def is_readonly_cell(cell: dict) -> bool:
     return bool(m.get("locked")) and not m.get("grade") and not m.get("solution")
 
 
+_PARSE_LOCK = threading.RLock()
+
+
+def parse(source: str) -> ast.Module:
+    """``ast.parse``, safe beside other threads that parse.
+
+    CPython 3.11 keeps the AST constructor's recursion depth in one counter per interpreter, so a
+    parse that meets another thread's (Python 3.11 formats every traceback's carets with
+    ``ast.parse``) can fail with "SystemError: AST constructor recursion depth mismatch"
+    (python/cpython#106905) although its tree is fine. Our parses take turns, and one that meets
+    a library's is parsed again."""
+    for attempt in range(5):
+        try:
+            with _PARSE_LOCK:
+                return ast.parse(source)
+        except SystemError as e:
+            if "recursion depth mismatch" not in str(e) or attempt == 4:
+                raise
+    raise AssertionError("unreachable")
+
+
 def check_ids(source: str) -> list[str]:
     """The exercise ids named by ``check("NN.id", ...)`` calls in a test cell's source."""
     try:
-        tree = ast.parse(source)
+        tree = parse(source)
     except SyntaxError:
         return []
     ids = []

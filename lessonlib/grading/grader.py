@@ -38,6 +38,7 @@ from .course import (
     is_solution_cell,
     is_test_cell,
     nbgrader_meta,
+    parse,
 )
 from .references import ReferenceStore, enable_trusted_compile_cache
 from .sandbox import MAX_CACHE_BYTES, JobResult, Sandbox, UnitResult, library_digest
@@ -121,7 +122,7 @@ def find_tampering(chapter: Chapter, nb: nbformat.NotebookNode) -> dict[str, str
 def _definitions_only(source: str) -> str:
     """The imports and ``def``/``class`` statements of a cell (its demo code is not re-run)."""
     try:
-        tree = ast.parse(source)
+        tree = parse(source)
     except SyntaxError:
         return ""
     keep = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
@@ -183,7 +184,7 @@ def probe_source(exercises: list[lx.Exercise]) -> str:
             module = inspect.getmodule(fn)
             if module is None:
                 raise ValueError(f"probe {name!r} of {ex.id} has no module")
-            tree = ast.parse(inspect.getsource(module))
+            tree = parse(inspect.getsource(module))
             src = inspect.getsource(module)
             top = {}
             imports = []

@@ -607,19 +607,20 @@ class Sandbox:
                     os.fchmod(f.fileno(), 0o644)
                 proc, unit_start = early[1], early[2]
             else:
-                out.mkdir()
+                # A relaunch follows learner code that could write here: what it left under
+                # these names (a link out of the sandbox, a folder) is removed, never followed
+                _fresh(out).mkdir()
                 self._own(out)
                 plan_name = f"plan-{launches}.json"
-                with open(scratch / plan_name, "w", encoding="utf-8") as f:
+                with _new_file(scratch / plan_name, "w", encoding="utf-8") as f:
                     plan = {"cells": run_cells, "exercises": remaining, "out": out_name}
                     if self.compile_cache is not None:
                         plan["xla_cache"] = {"dir": "xla-cache", "write": save_cache}
                     json.dump(plan, f)
-                os.chmod(scratch / plan_name, 0o644)
                 cmd, cwd = self._command(scratch, plan_name)
                 with (
-                    open(scratch / f"stdout-{launches}", "wb") as so,
-                    open(scratch / f"stderr-{launches}", "wb") as se,
+                    _new_file(scratch / f"stdout-{launches}", "wb") as so,
+                    _new_file(scratch / f"stderr-{launches}", "wb") as se,
                 ):
                     proc = self._popen(cmd, cwd, so, se)
                 unit_start = time.monotonic()
@@ -716,6 +717,24 @@ def _kill(proc: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def _fresh(path: Path) -> Path:
+    """Remove whatever is at ``path`` (a file, a link, a folder), following no link; return it."""
+    if path.is_symlink() or (path.exists() and not path.is_dir()):
+        path.unlink()
+    elif path.exists():
+        shutil.rmtree(path)
+    return path
+
+
+def _new_file(path: Path, mode: str, **kwargs):
+    """``open(path, mode)`` on a new file (mode 0o644, readable in the sandbox) created where
+    nothing is left, never through a link: ``O_CREAT | O_EXCL | O_NOFOLLOW``."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+    fd = os.open(_fresh(path), flags, 0o644)
+    os.fchmod(fd, 0o644)  # whatever the umask
+    return open(fd, mode, **kwargs)
 
 
 def _tail(path: Path, n: int = 2000) -> str:
