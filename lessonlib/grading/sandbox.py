@@ -327,17 +327,11 @@ class Sandbox:
         as every submission's start does (about 1.5 s more)."""
         scratch = self.new_scratch()
         try:
-            out = scratch / "out-check"
-            out.mkdir()
-            self._own(out)
-            with open(scratch / "plan-check.json", "w", encoding="utf-8") as f:
-                json.dump({"check": "imports" if imports else "start", "out": out.name}, f)
-            os.chmod(scratch / "plan-check.json", 0o644)
             os.chmod(scratch, 0o700)
             self._own(scratch)
-            cmd, cwd = self._command(scratch, "plan-check.json")
-            with open(scratch / "stderr-check", "wb") as se:
-                proc = self._popen(cmd, cwd, subprocess.DEVNULL, se)
+            plan = {"check": "imports" if imports else "start"}
+            proc = self._launch(scratch, "check", plan, stdout=False)
+            out = scratch / "out-check"
             deadline = time.monotonic() + self.limits.startup_timeout
             try:
                 while proc.poll() is None and time.monotonic() < deadline:
@@ -352,8 +346,27 @@ class Sandbox:
             why = why or _exit_reason(proc.returncode)
             raise SandboxError(self.mode, self._failed_step(tail, out), self._detail(why, tail))
         finally:
-            shutil.rmtree(scratch, ignore_errors=True)
-            shutil.rmtree(scratch.parent / (scratch.name + "-ns"), ignore_errors=True)
+            self._remove_scratch(scratch)
+
+    def _launch(
+        self, scratch: Path, tag: str, plan: dict[str, Any], *, stdout: bool = True
+    ) -> subprocess.Popen:
+        """Start the worker in ``scratch`` on ``plan`` (written to ``plan-<tag>.json``), with its
+        output folder ``out-<tag>`` and its output in ``stdout-<tag>`` / ``stderr-<tag>``. A
+        relaunch follows learner code that could write in ``scratch``: whatever it left under
+        these names (a link out of the sandbox, a folder) is removed, never followed."""
+        out = _fresh(scratch / f"out-{tag}")
+        out.mkdir()
+        self._own(out)
+        plan_name = f"plan-{tag}.json"
+        with _new_file(scratch / plan_name, "w", encoding="utf-8") as f:
+            json.dump({**plan, "out": out.name}, f)
+        cmd, cwd = self._command(scratch, plan_name)
+        with _new_file(scratch / f"stderr-{tag}", "wb") as se:
+            if not stdout:
+                return self._popen(cmd, cwd, subprocess.DEVNULL, se)
+            with _new_file(scratch / f"stdout-{tag}", "wb") as so:
+                return self._popen(cmd, cwd, so, se)
 
     def _popen(self, cmd: list[str], cwd: str, stdout, stderr) -> subprocess.Popen:
         try:
@@ -483,23 +496,12 @@ class Sandbox:
         try:
             if self.compile_cache is not None:
                 self._copy_cache(self.compile_cache, scratch / "xla-cache")
-            out = scratch / "out-1"
-            out.mkdir()
-            self._own(out)
-            plan: dict[str, Any] = {"out": out.name, "await": "go-1.json"}
-            if self.compile_cache is not None:
-                plan["xla_cache"] = {"dir": "xla-cache", "write": False}
-            with open(scratch / "plan-1.json", "w", encoding="utf-8") as f:
-                json.dump(plan, f)
-            os.chmod(scratch / "plan-1.json", 0o644)
             os.chmod(scratch, 0o700)
             self._own(scratch)
-            cmd, cwd = self._command(scratch, "plan-1.json")
-            with (
-                open(scratch / "stdout-1", "wb") as so,
-                open(scratch / "stderr-1", "wb") as se,
-            ):
-                proc = self._popen(cmd, cwd, so, se)
+            plan: dict[str, Any] = {"await": "go-1.json"}
+            if self.compile_cache is not None:
+                plan["xla_cache"] = {"dir": "xla-cache", "write": False}
+            proc = self._launch(scratch, "1", plan)
         except (OSError, SandboxError):
             self._remove_scratch(scratch)
             return False
@@ -596,8 +598,7 @@ class Sandbox:
         while remaining:
             launches += 1
             run_cells = [c for c in cells if c not in skipped_cells]
-            out_name = f"out-{launches}"
-            out = scratch / out_name
+            out = scratch / f"out-{launches}"
             units = ["ready"] + [f"cell-{c}" for c in run_cells] + list(remaining)
             limits = [lim.startup_timeout] + [lim.cell_timeout] * len(run_cells)
             limits += [lim.exercise_timeout] * len(remaining)
@@ -607,22 +608,10 @@ class Sandbox:
                     os.fchmod(f.fileno(), 0o644)
                 proc, unit_start = early[1], early[2]
             else:
-                # A relaunch follows learner code that could write here: what it left under
-                # these names (a link out of the sandbox, a folder) is removed, never followed
-                _fresh(out).mkdir()
-                self._own(out)
-                plan_name = f"plan-{launches}.json"
-                with _new_file(scratch / plan_name, "w", encoding="utf-8") as f:
-                    plan = {"cells": run_cells, "exercises": remaining, "out": out_name}
-                    if self.compile_cache is not None:
-                        plan["xla_cache"] = {"dir": "xla-cache", "write": save_cache}
-                    json.dump(plan, f)
-                cmd, cwd = self._command(scratch, plan_name)
-                with (
-                    _new_file(scratch / f"stdout-{launches}", "wb") as so,
-                    _new_file(scratch / f"stderr-{launches}", "wb") as se,
-                ):
-                    proc = self._popen(cmd, cwd, so, se)
+                plan = {"cells": run_cells, "exercises": remaining}
+                if self.compile_cache is not None:
+                    plan["xla_cache"] = {"dir": "xla-cache", "write": save_cache}
+                proc = self._launch(scratch, str(launches), plan)
                 unit_start = time.monotonic()
             idx, reason = 0, None
             try:
