@@ -563,13 +563,14 @@ for j, lr in enumerate(dead["lrs"]):
     rows.append(f"| {lr:.3g} | " + " | ".join(cells) + " |")
 display(Markdown("\n".join(rows)))
 relu, leaky, elu = 0, 1, 2
-big = dead["lrs"] >= 0.03
+big, large = dead["lrs"] >= 0.03, dead["lrs"] >= 0.1
 leaky_better = bool(
     np.all(dead["dead"][leaky, big, -1] < dead["dead"][relu, big, -1])
-    and np.all(dead["test_acc"][leaky, big, -1] > dead["test_acc"][relu, big, -1])
+    and np.all(dead["test_acc"][leaky, large, -1] > dead["test_acc"][relu, large, -1] + 0.1)
 )
 print(
-    "for lr >= 0.03 LeakyReLU has fewer never-active units and a higher test accuracy than ReLU:",
+    "LeakyReLU has fewer never-active units than ReLU for lr >= 0.03, and a test accuracy",
+    "at least 0.1 higher for lr >= 0.1:",
     leaky_better,
 )
 assert leaky_better
@@ -593,11 +594,9 @@ print(
     "lr >= 0.1, ReLU never active at the end > 50%:",
     bool(np.all(dead["dead"][relu, large_lr, -1] > 0.5)),
 )
-elu_moderate = (dead["dead"][elu, moderate, -1] < dead["dead"][relu, moderate, -1]) and (
-    dead["test_acc"][elu, moderate, -1] > dead["test_acc"][relu, moderate, -1]
-)
+elu_moderate = dead["dead"][elu, moderate, -1] < dead["dead"][relu, moderate, -1]
 print(
-    f"lr {dead['lrs'][moderate]:.3g}: ELU fewer never-active units and higher accuracy than ReLU:",
+    f"lr {dead['lrs'][moderate]:.3g}: ELU has fewer never-active units than ReLU:",
     bool(elu_moderate),
 )
 print(
@@ -619,9 +618,11 @@ panel_dead
 # rate grows, ReLU loses a large share of its units in the first epoch and keeps most of them
 # dead: a dead unit gets no gradient through its own weights, and can only come back if the
 # layers below change its inputs. LeakyReLU's units stay trainable and the network keeps
-# learning. ELU helps at moderate rates but not at the largest ones (see the table): for very
-# negative inputs its slope $e^z$ is nearly 0 too. The checks above the panel hold each of these
-# sentences to the numbers. The other fix is a smaller learning rate.
+# learning. ELU keeps more of its units alive at moderate rates, but not the accuracy at the
+# largest ones (see the table): for very negative inputs its slope $e^z$ is nearly 0 too. Which of
+# ReLU and ELU is more accurate at a moderate rate is not stable (two processors that round the
+# same sums differently already disagree), so no sentence here rests on it. The checks above the
+# panel hold each of these sentences to the numbers. The other fix is a smaller learning rate.
 #
 # ## 6 · SELU normalizes itself — under three conditions
 #
