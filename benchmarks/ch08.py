@@ -20,19 +20,28 @@ after every epoch. They run as
 Every side trains the same number of epochs (``EPOCHS``, fewer than the chapter's 27 so that the
 eager side stays short); every epoch is the same work, so the ratios carry over.
 
-Where the population's time goes (a profile of the one-program population on 2 shared cores,
-2026-12): the 64 widths fall into buckets of 16, 32, 48 and 64 units holding 20, 19, 11 and 14
-members, so the hidden layer computes 57 % of the units a full-width population computes (one wide
-``x @ [W1_1 ... W1_K]`` product per bucket, since the members share their batches). About 65 % of
-the time is the 80 SGD steps (the wide first-layer products and their gradients the largest
-share, ~300 small operations a step in all), about 35 % the evaluation of both splits after every
-epoch. Three things there are slow for their arithmetic on XLA:CPU: the per-member second-layer
-weight gradients (batched ``(K, b, 64) @ (K, 64, 10)`` products, which run as plain batched dots
-at about 1 GFLOP/s, ~10 % of the time), the transposes from the wide first-layer product to the
-per-member layout (~7 %) and the log-softmax reductions over 10 classes (~10 %); a formulation of
-the population that keeps the hidden units in the wide layout throughout would remove the first
-two. Batching saves overhead, not arithmetic, and the buckets save arithmetic: the fits baseline
-computes all 64 units of every member, as a loop over ``fit`` with the masked model does.
+Where the population's time goes (2 shared cores, 2026-12, CPU time of one population, which the
+other programs on the machine change less than its wall time): the 64 widths fall into buckets of
+16, 32, 48 and 64 units holding 20, 19, 11 and 14 members, so the hidden layer computes 57 % of the
+units a full-width population computes (one wide ``x @ [W1_1 ... W1_K]`` product per bucket, since
+the members share their batches). About 70 % of the ~140 ms CPU time (~75 ms wall) is the 80 SGD
+steps, about 30 % the evaluation of both splits after every epoch (dropping it took the CPU time
+from 157 to 109 ms, 39 ms of it the 1,077 training images); both are mostly the first layer's
+products (the whole population averages ~45 GFLOP/s per core), so what is left is mostly
+arithmetic. Two overheads are gone: every bucket shuffled every epoch itself (20 sorts of 1,077
+indices per worker, ~3 % of the CPU time; the buckets now read one ``train.epoch_indices``), and
+the two worker threads were started and joined on every call (~2 ms). Tried without a gain worth
+its code (interleaved medians): hidden units in the "units x batch" layout, so that no product
+needs a transpose (population -3 % CPU, but each ``fit`` +20 %: the model is shared); one forward
+pass over both splits joined (-2 %, within the noise); log-softmax written with ``logsumexp``, a
+one-hot select or in class-major layout (no change); buckets of 8, 12, 20 or 24 units (equal or
+slower: fewer units, more per-step work); unrolled step loops (no change); each worker taking whole
+buckets, the rows cut at equal units (-4 % CPU, the same wall time, two programs to compile). The
+10-class second layer and its gradient (batched ``(K, b, 64) @ (K, 64, 10)``-like dots) and the
+log-softmax reductions cost a member about as much as its first layer in the 32-unit bucket
+(evaluating 1,437 images: 0.67 vs 0.79 ms for 10 members), the same per member in a fit. Batching
+saves overhead, not arithmetic, and the buckets save arithmetic: the fits baseline computes all 64
+units of every member, as a loop over ``fit`` with the masked model does.
 """
 
 from __future__ import annotations

@@ -147,25 +147,36 @@ def _run_chunks(statics: tuple, chunks: list, data, key, first_epoch) -> list:
     if signature not in _compiled:
         _programs.lower(statics, chunks[0], data, key, first_epoch).compile()
         _compiled.add(signature)
-    with ThreadPoolExecutor(len(chunks)) as pool:
-        return list(pool.map(one, chunks))
+    return list(_pool(len(chunks)).map(one, chunks))
 
 
 _compiled: set = set()  # _programs signatures already compiled
+
+
+@functools.cache
+def _pool(workers: int) -> ThreadPoolExecutor:
+    """The workers' threads, started once: starting and joining them took ~2 ms a call."""
+    return ThreadPoolExecutor(workers)
 
 
 @functools.partial(jax.jit, static_argnums=0)
 def _programs(statics: tuple, parts: list, data, key, first_epoch) -> list:
     """One program for all buckets: part ``j = (params, state, opt_state, hp, keys)`` (a leading
     axis of rows; opt_state None: fresh runs; keys None: the shared ``key``) is a vmapped
-    ``train._run`` of ``statics[j]`` (its narrowed model), exactly as ``train.sweep`` runs it."""
-    out = []
+    ``train._run`` of ``statics[j]`` (its narrowed model), exactly as ``train.sweep`` runs it.
+    With the shared key, the epochs are shuffled once for all buckets (``train.epoch_indices``)."""
+    out, batches = [], None
+    if parts[0][4] is None:
+        static, n = statics[0], data.x_train.shape[0]
+        epochs = first_epoch + jnp.arange(static.epochs)
+        batches = train_lib.epoch_indices(key, epochs, n, static.batch_size)
     for static, (params, state, opt_state, hp, keys) in zip(statics, parts, strict=True):
         run = functools.partial(train_lib._run, static)
         o_axis, k_axis = (None if x is None else 0 for x in (opt_state, keys))
-        in_axes = (0, 0, None, k_axis, 0, o_axis, None, None)
+        in_axes = (0, 0, None, k_axis, 0, o_axis, None, None, None)
         k = key if keys is None else keys
-        out.append(jax.vmap(run, in_axes)(params, state, data, k, hp, opt_state, first_epoch, None))
+        args = (params, state, data, k, hp, opt_state, first_epoch, None, batches)
+        out.append(jax.vmap(run, in_axes)(*args))
     return out
 
 

@@ -147,9 +147,29 @@ def step_keys(epoch_key: jax.Array, step, steps: int) -> tuple[jax.Array, jax.Ar
     )
 
 
+def epoch_indices(key: jax.Array, epochs: jax.Array, n: int, batch_size: int) -> jax.Array:
+    """The minibatch indices of the epochs numbered ``epochs`` (1-D), shape (epochs, steps,
+    batch_size): epoch ``e`` is ``epoch_batches(fold_in(fold_in(key, e), 0), ...)``, as ``fit``
+    shuffles it."""
+    return jax.vmap(
+        lambda e: epoch_batches(jax.random.fold_in(jax.random.fold_in(key, e), 0), n, batch_size)
+    )(epochs)
+
+
 def _run(
-    static: _Static, params, state, data: Dataset, key, hp, opt_state=None, first_epoch=0, rule=None
+    static: _Static,
+    params,
+    state,
+    data: Dataset,
+    key,
+    hp,
+    opt_state=None,
+    first_epoch=0,
+    rule=None,
+    batches=None,
 ):
+    """One run. ``batches``: its epochs' ``epoch_indices`` drawn beforehand (runs that share a
+    key share them: a population's buckets shuffle once), or None to shuffle here."""
     model, loss_fn = static.model, LOSSES[static.model.loss]
     n = data.x_train.shape[0]
     n_steps = n // static.batch_size
@@ -180,7 +200,10 @@ def _run(
     def train_epoch(carry, e):
         params, state, opt_state = carry
         ekey = jax.random.fold_in(key, e)
-        idx = epoch_batches(jax.random.fold_in(ekey, 0), n, static.batch_size)
+        if batches is None:
+            idx = epoch_batches(jax.random.fold_in(ekey, 0), n, static.batch_size)
+        else:
+            idx = batches[e - first_epoch]
         steps = jnp.arange(idx.shape[0])
         (params, state, opt_state, _), batch_loss = jax.lax.scan(
             step, (params, state, opt_state, ekey), (steps, idx)

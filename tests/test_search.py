@@ -265,6 +265,31 @@ def test_bucketed_population_equals_the_full_width_one(wide, monkeypatch):
         assert not np.allclose(got.history["w_norm"], want.history["w_norm"], rtol=1e-5)
 
 
+def test_bucketed_population_with_a_shared_key_equals_the_full_width_one(wide, monkeypatch):
+    """A fresh population shares one key: its buckets read the shuffles drawn once for all of
+    them (``train.epoch_indices``), also when resumed, and train as the full-width call does."""
+    widths = np.tile(np.array([3, 9, 15, 20, 27, 31, 40, 47], np.float32), 2)
+    k = len(widths)
+    hp = {
+        "lr": np.geomspace(0.02, 0.3, k).astype(np.float32),
+        "lam": np.geomspace(1e-4, 3e-2, k).astype(np.float32),
+        "width": widths,
+    }
+    plain = wide._replace(model=models.Model(wide.model.init, wide.model.apply, "xent"))
+    monkeypatch.setattr(_buckets, "MIN_POPULATION", 2)
+    monkeypatch.setattr(_buckets, "MIN_ROWS", 2)
+    calls = _count_sweeps(monkeypatch)
+    got, want = (
+        search.train_to(
+            s, search.train_to(s, search.population(s, hp, key=jax.random.key(3)), 1), 3
+        )
+        for s in (wide, plain)
+    )
+    assert calls == [[16, 32, 48], [16, 32, 48], 48, 48]
+    for name in ("train_loss", "test_loss", "train_acc", "test_acc"):
+        np.testing.assert_allclose(got.history[name], want.history[name], rtol=1e-5)
+
+
 def test_scores_negate_losses(small):
     hist = {"test_acc": np.array([[0.5, 0.7]]), "test_loss": np.array([[2.0, 1.5]])}
     assert search.scores(small, hist).tolist() == [0.7]

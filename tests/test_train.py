@@ -39,6 +39,15 @@ def _python_reference(ds, params, lam, lr, epochs, batch_size, key):
     return w, b
 
 
+def test_epoch_indices_are_the_epochs_shuffles():
+    key, epochs = jax.random.key(4), jnp.array([3, 4, 5])
+    got = np.asarray(train.epoch_indices(key, epochs, 103, 10))
+    for row, e in zip(got, [3, 4, 5], strict=True):
+        ekey = jax.random.fold_in(key, e)
+        np.testing.assert_array_equal(row, data.epoch_batches(jax.random.fold_in(ekey, 0), 103, 10))
+    assert got.shape == (3, 10, 10)
+
+
 def test_fit_matches_a_python_loop(d2l):
     ds, model, params = d2l
     key = jax.random.key(2)
