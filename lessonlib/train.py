@@ -151,9 +151,12 @@ def epoch_indices(key: jax.Array, epochs: jax.Array, n: int, batch_size: int) ->
     """The minibatch indices of the epochs numbered ``epochs`` (1-D), shape (epochs, steps,
     batch_size): epoch ``e`` is ``epoch_batches(fold_in(fold_in(key, e), 0), ...)``, as ``fit``
     shuffles it."""
-    return jax.vmap(
-        lambda e: epoch_batches(jax.random.fold_in(jax.random.fold_in(key, e), 0), n, batch_size)
-    )(epochs)
+    return jax.vmap(lambda e: _epoch_shuffle(key, e, n, batch_size))(epochs)
+
+
+def _epoch_shuffle(key: jax.Array, e, n: int, batch_size: int) -> jax.Array:
+    """Epoch ``e``'s minibatch indices, from the run's ``key`` (``fit``'s shuffle)."""
+    return epoch_batches(jax.random.fold_in(jax.random.fold_in(key, e), 0), n, batch_size)
 
 
 def _run(
@@ -201,7 +204,7 @@ def _run(
         params, state, opt_state = carry
         ekey = jax.random.fold_in(key, e)
         if batches is None:
-            idx = epoch_batches(jax.random.fold_in(ekey, 0), n, static.batch_size)
+            idx = _epoch_shuffle(key, e, n, static.batch_size)
         else:
             idx = batches[e - first_epoch]
         steps = jnp.arange(idx.shape[0])
