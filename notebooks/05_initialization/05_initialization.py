@@ -563,10 +563,10 @@ for j, lr in enumerate(dead["lrs"]):
     rows.append(f"| {lr:.3g} | " + " | ".join(cells) + " |")
 display(Markdown("\n".join(rows)))
 relu, leaky, elu = 0, 1, 2
-big, large = dead["lrs"] >= 0.03, dead["lrs"] >= 0.1
+big, large_lr = dead["lrs"] >= 0.03, dead["lrs"] >= 0.1
 leaky_better = bool(
     np.all(dead["dead"][leaky, big, -1] < dead["dead"][relu, big, -1])
-    and np.all(dead["test_acc"][leaky, large, -1] > dead["test_acc"][relu, large, -1] + 0.1)
+    and np.all(dead["test_acc"][leaky, large_lr, -1] > dead["test_acc"][relu, large_lr, -1] + 0.1)
 )
 print(
     "LeakyReLU has fewer never-active units than ReLU for lr >= 0.03, and a test accuracy",
@@ -580,7 +580,7 @@ print(
 )
 
 # %%
-small_lr, large_lr = dead["lrs"] <= 0.01, dead["lrs"] >= 0.1
+small_lr = dead["lrs"] <= 0.01
 moderate = int(np.argmin(np.abs(dead["lrs"] - 0.0316)))
 print(
     "lr <= 0.01, every activation, never active at the end <= 5%:",

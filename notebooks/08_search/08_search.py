@@ -700,8 +700,11 @@ for i in range(K_TIME):
 fit_seconds = time.perf_counter() - start
 # The same runs up to float rounding: a vmapped product adds in another order than a single one, so
 # over 20 epochs a prediction near a tie can flip: at most one of the 360 validation images.
-images_apart = np.abs(pop.history["test_acc"] - np.stack(one_by_one)) * val_data.x_test.shape[0]
-print(f"largest difference in validation accuracy: {images_apart.max():.0f} of 360 images")
+n_val_images = val_data.x_test.shape[0]
+images_apart = np.abs(pop.history["test_acc"] - np.stack(one_by_one)) * n_val_images
+print(
+    f"largest difference in validation accuracy: {images_apart.max():.0f} of {n_val_images} images"
+)
 assert images_apart.max() < 1.5, images_apart.max()
 print(
     f"population of {K_TIME} x {EPOCHS_TIME} epochs: {pop_seconds:.2f} s (first call: {first_call:.2f} s)"
@@ -716,10 +719,10 @@ print(
 # **What to notice.** The two give the same runs (the assertion compares every epoch's validation
 # accuracy: equal, or at most one image apart where float rounding tipped a near tie); the speed-up
 # printed is this machine's, measured while you ran the cell, and other programs running at the
-# same time change it. How much can a population win at all? Count the
-# arithmetic: a training step is a forward pass, $2B(DW + WC)$ floating-point operations for a batch
-# of $B$ through $D \to W \to C$, and a backward pass of about twice that; every epoch also
-# evaluates the 1,077 training and 360 validation images. Divided by the times above, that gives
+# same time change it. How much can a population win at all? Count the arithmetic: a training
+# step is a forward pass, $2B(DW + WC)$ floating-point operations for a batch of $B$ through
+# $D \to W \to C$, and a backward pass of about twice that; every epoch also evaluates the 1,077
+# training and 360 validation images. Divided by the times above, that gives
 # the rate each version computed at, next to the rate of one large matrix product on this machine:
 
 # %%
