@@ -81,7 +81,7 @@ def train(
     fresh = opt_state is None
     if fresh:  # every unit's optimizer state starts as its init (the same for every row)
         first = optimizer({n: np.ravel(v)[0] for n, v in hp.items()}).init(
-            jax.tree.map(lambda x: x[0], params)
+            jax.tree.map(lambda x: np.asarray(x)[0], params)  # on the host: no dispatch a leaf
         )
         opt_state = jax.tree.map(lambda x: np.repeat(np.asarray(x)[None], k, 0), first)
     full = (params, state, opt_state)
@@ -125,7 +125,7 @@ def train(
         for name, v in hist.items():
             history.setdefault(name, np.empty((k, *v.shape[1:]), v.dtype))[rows] = v
     train_lib._warn_divergence(history, hp)
-    return (*jax.tree.map(jnp.asarray, out), history)
+    return (*jax.device_put(out), history)
 
 
 def _corner(rows, shape) -> tuple:
