@@ -6,10 +6,11 @@ digits (1,077 training and 360 validation images, SGD, batch 64), each evaluated
 after every epoch. They run as
 
 - one population: ``search.population`` (the 64 initial weights, drawn 16 rows a call), then
-  ``search.train_to`` (every float hyperparameter traced): the members are grouped by width into buckets of up to 16, 32, 48 and 64 hidden units
-  and each bucket is a vmapped run of ``MODEL.narrow(b)`` on the first ``b`` units' parameters
-  (``lessonlib._buckets``; the same runs, the width still a mask inside a bucket), all buckets
-  ONE compiled program that each core runs on half the rows of every bucket;
+  ``search.train_to`` (every float hyperparameter traced): the members are grouped by width into
+  buckets of up to 16, 32, 48 and 64 hidden units and each bucket is a vmapped run of
+  ``MODEL.narrow(b)`` on the first ``b`` units' parameters (``lessonlib._buckets``; the same
+  runs, the width still a mask inside a bucket), all buckets ONE compiled program that each core
+  runs on half the rows of every bucket;
 - 64 ``train.fit`` calls one after another with the same masked model (compiled once), each
   after its ``init`` call, as the chapter's loop writes it (row ``i`` starts from
   ``MODEL.init(fold_in(init_key, i))``, the population's row ``i``);
