@@ -63,6 +63,21 @@ def test_fit_matches_a_python_loop(d2l):
     np.testing.assert_allclose(run.history["test_loss"][-1], test_loss, rtol=1e-4)
 
 
+def test_an_unrolled_epoch_is_the_same_run_as_the_loop(d2l, monkeypatch):
+    """The d2l demo's 4-step epochs are unrolled (``_MAX_UNROLLED``): bit for bit the run that a
+    loop over the steps gives. Each setting traces a model of its own (runs are cached per model)."""
+    ds, _, params = d2l
+    kw = dict(key=jax.random.key(2), hp={"lr": 0.003, "lam": 3.0}, epochs=7, batch_size=5)
+    runs = {}
+    for limit in (0, train._MAX_UNROLLED):
+        monkeypatch.setattr(train, "_MAX_UNROLLED", limit)
+        runs[limit] = train.fit(models.linear_regression(200), params, ds, penalty=l2, **kw)
+    assert ds.x_train.shape[0] // 5 <= train._MAX_UNROLLED  # the unrolled case is the d2l one
+    loop, unrolled = runs[0], runs[train._MAX_UNROLLED]
+    for a, b in zip(jax.tree.leaves(loop[:3]), jax.tree.leaves(unrolled[:3]), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_d2l_weight_decay_numbers(d2l):
     """d2l v0.17 section 4.5: lambda=0 overfits, lambda=3 generalizes."""
     ds, model, params = d2l
