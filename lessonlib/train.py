@@ -151,12 +151,13 @@ def epoch_indices(key: jax.Array, epochs: jax.Array, n: int, batch_size: int) ->
     """The minibatch indices of the epochs numbered ``epochs`` (1-D), shape (epochs, steps,
     batch_size): epoch ``e`` is ``epoch_batches(fold_in(fold_in(key, e), 0), ...)``, as ``fit``
     shuffles it."""
-    return jax.vmap(lambda e: _epoch_shuffle(key, e, n, batch_size))(epochs)
+    return jax.vmap(lambda e: _epoch_shuffle(jax.random.fold_in(key, e), n, batch_size))(epochs)
 
 
-def _epoch_shuffle(key: jax.Array, e, n: int, batch_size: int) -> jax.Array:
-    """Epoch ``e``'s minibatch indices, from the run's ``key`` (``fit``'s shuffle)."""
-    return epoch_batches(jax.random.fold_in(jax.random.fold_in(key, e), 0), n, batch_size)
+def _epoch_shuffle(epoch_key: jax.Array, n: int, batch_size: int) -> jax.Array:
+    """An epoch's minibatch indices from its key ``fold_in(key, e)`` (``fit``'s shuffle: draw 0
+    of the epoch, see ``step_keys``)."""
+    return epoch_batches(jax.random.fold_in(epoch_key, 0), n, batch_size)
 
 
 # An epoch of this many minibatch steps or fewer is unrolled (no loop inside the epoch): on the
@@ -209,7 +210,7 @@ def _run(
         params, state, opt_state = carry
         ekey = jax.random.fold_in(key, e)
         if batches is None:
-            idx = _epoch_shuffle(key, e, n, static.batch_size)
+            idx = _epoch_shuffle(ekey, n, static.batch_size)
         else:
             idx = batches[e - first_epoch]
         steps = jnp.arange(idx.shape[0])
