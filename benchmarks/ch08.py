@@ -105,10 +105,15 @@ def _keys():
     return jax.random.split(jax.random.key(1))  # init_key, train_key: as search.population
 
 
+def _init_row(init_key, i: int):
+    """Row ``i``'s initial weights, drawn as the population draws them."""
+    return _INIT(jax.random.fold_in(init_key, i))[0]
+
+
 def _inits():
     """The population's initial weights, row by row (for the PyTorch runs, which copy them)."""
     init_key, _ = _keys()
-    return [_INIT(jax.random.fold_in(init_key, i))[0] for i in range(K)]
+    return [_init_row(init_key, i) for i in range(K)]
 
 
 def fit_calls(setup, hp):
@@ -116,10 +121,9 @@ def fit_calls(setup, hp):
     init_key, train_key = _keys()
     out = []
     for i in range(len(hp["lr"])):
-        params, _ = _INIT(jax.random.fold_in(init_key, i))
         run = train.fit(
             demo.MODEL,
-            params,
+            _init_row(init_key, i),
             setup.data,
             key=train_key,
             hp={k: v[i] for k, v in hp.items()},
@@ -151,7 +155,7 @@ def fit_per_width(setup, hp):
         model = built.setdefault(w, models.mlp([demo.SIZES[0], w, demo.SIZES[2]]))
         run = train.fit(
             model,
-            _narrow(_INIT(jax.random.fold_in(init_key, i))[0], w),
+            _narrow(_init_row(init_key, i), w),
             setup.data,
             key=train_key,
             hp={"lr": hp["lr"][i], "lam": hp["lam"][i]},
